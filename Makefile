@@ -1,0 +1,60 @@
+# The index of what can be done with this repository. Recipes longer than a
+# few lines live in deploy/scripts/.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PACKAGES := libs/contracts libs/platform libs/testkit services/auth services/message services/gateway bench
+
+.PHONY: install web lock dev test lint format contracts bench up down k8s-render clean
+
+install: $(BIN)/.installed  ## virtualenv + every package editable + dev tools, from the lock
+
+$(BIN)/.installed: requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation $(foreach p,$(PACKAGES),-e $(p))
+	touch $@
+
+web: install  ## fetch the web client's JS library from npm (needs npm)
+	deploy/scripts/build-web.sh
+
+lock:  ## re-resolve dependencies from the pyproject files into requirements.lock
+	deploy/scripts/lock.sh
+
+dev: install web  ## run the whole system locally
+	$(BIN)/python deploy/scripts/dev.py
+
+test: install web  ## the whole test suite
+	$(BIN)/python -m pytest
+
+lint: install  ## ruff + mypy on the whole tree
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy libs/*/src services/*/src bench/chatbench
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+contracts: install  ## rewrite the event schema snapshot after a deliberate contract change
+	$(BIN)/python -m chat_contracts.schema > libs/contracts/tests/events.schema.json
+
+bench: install web  ## benchmark send-to-deliver; not part of `make test` (SCENARIO=direct RATE=500 DURATION=60 BENCH_ARGS=--dev)
+	$(BIN)/python -m chatbench $(or $(SCENARIO),all) \
+	  $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION)) \
+	  $(if $(USERS),--users $(USERS)) $(if $(CONNECTIONS),--connections $(CONNECTIONS)) \
+	  $(if $(CLIENTS),--clients $(CLIENTS)) $(if $(WORKERS),--workers $(WORKERS)) $(BENCH_ARGS)
+
+up:  ## the whole stack in Docker (needs .env and .dev/jwt-private.pem; see README)
+	docker compose up -d --build --wait
+
+down:
+	docker compose down --remove-orphans
+
+k8s-render: install  ## print an overlay's manifests: make k8s-render env=prod
+	$(BIN)/python tests/deploy/kustomize_lite.py k8s/overlays/$(or $(env),dev)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,40 @@
+"""What every HTTP service's FastAPI app has: error shape, body limit, metrics, health."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from chat_platform.errors import install_error_handlers
+from chat_platform.health import Health
+from chat_platform.http import BodySizeLimit
+from chat_platform.metrics import HttpMetrics
+
+
+def create_service_app(
+    service: str,
+    *,
+    health: Health,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]],
+    max_body_bytes: int,
+    body_limit_for: Callable[[str], int] | None = None,
+    cors_origins: list[str] | None = None,
+) -> FastAPI:
+    app = FastAPI(title=f"chat-{service}", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, limit_for=body_limit_for or (lambda _: max_body_bytes))
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    app.add_middleware(HttpMetrics, service=service)
+    app.include_router(health.router())
+    return app

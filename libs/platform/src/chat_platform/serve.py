@@ -1,0 +1,46 @@
+"""The command line every service shares: `--host`, `--port`, then uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+log = logging.getLogger(__name__)
+
+
+def parse_args(
+    service: str, default_port: int, argv: list[str] | None = None
+) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"chat-{service}", description=f"Run the chat {service} service."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=default_port, help="TCP port")
+    return parser.parse_args(argv)
+
+
+def run(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    server_factory: Callable[[uvicorn.Config], uvicorn.Server] = uvicorn.Server,
+) -> None:
+    """Serve an ASGI app; logging is already configured, so uvicorn's own config is off."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+    server_factory(config).run()

@@ -1,0 +1,328 @@
+"""Broker, Consumer and commands on a real RabbitMQ, each test on its own exchange and queues."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aio_pika
+import pytest
+
+from chat_contracts import Envelope, ErrorCode, PresenceChanged
+from chat_platform.rabbit import (
+    Broker,
+    BrokerUnavailable,
+    CommandClient,
+    CommandError,
+    CommandServer,
+    Consumer,
+    ConsumerSpec,
+)
+from chat_testkit import eventually, free_port
+from chat_testkit.amqp import Rabbit
+
+ROUTING_KEY = PresenceChanged.type
+
+
+def presence(user_id: str = "u1") -> Envelope:
+    return Envelope.wrap(PresenceChanged(user_id=user_id, online=True, last_seen=None), "tests")
+
+
+async def start_consumer(broker: Broker, rabbit: Rabbit, handler: Any, **options: Any) -> str:
+    queue = f"{rabbit.namespace}.consumer"
+    rabbit.queues.append(queue)
+    spec = ConsumerSpec(queue, [ROUTING_KEY], handler, **options)
+    consumer = Consumer(broker, spec)
+    await consumer.start()
+    return queue
+
+
+# --- publishing ------------------------------------------------------------------------------
+
+
+async def test_publish_is_routed_by_type_as_a_persistent_json_envelope(
+    broker: Broker, rabbit: Rabbit
+) -> None:
+    watcher = await rabbit.watch(ROUTING_KEY)
+    envelope = presence()
+    await broker.publish(envelope)
+    message = await rabbit.get_from(watcher)
+    assert Envelope.model_validate_json(message.body) == envelope
+    assert message.message_id == envelope.id
+    assert message.type == envelope.type
+    assert message.routing_key == ROUTING_KEY
+    assert message.content_type == "application/json"
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+
+
+async def test_publish_without_a_connection_raises_broker_unavailable(amqp_url: str) -> None:
+    broker = Broker(amqp_url, "unused.events", name="never-started")
+    with pytest.raises(BrokerUnavailable):
+        await broker.publish(presence())
+    with pytest.raises(BrokerUnavailable):
+        await broker.check()
+
+
+async def test_unreachable_broker_does_not_block_start(namespace: str) -> None:
+    broker = Broker(
+        f"amqp://guest:guest@127.0.0.1:{free_port()}/", f"{namespace}.events", name="nowhere"
+    )
+    await broker.start(wait=0.3)
+    assert not broker.connected
+    with pytest.raises(BrokerUnavailable):
+        await broker.publish(presence())
+    await broker.close()
+
+
+# --- consuming -------------------------------------------------------------------------------
+
+
+async def test_consumer_handles_each_event_and_acks_it(broker: Broker, rabbit: Rabbit) -> None:
+    handled: list[Envelope] = []
+
+    async def handle(envelope: Envelope) -> None:
+        handled.append(envelope)
+
+    queue = await start_consumer(broker, rabbit, handle)
+    # start() returns attached: an event published right away is not lost.
+    sent = [presence(f"u{i}") for i in range(5)]
+    for envelope in sent:
+        await broker.publish(envelope)
+    await eventually(lambda: len(handled) == 5)
+    assert sorted(e.id for e in handled) == sorted(e.id for e in sent)
+    await asyncio.sleep(0.1)
+    assert await rabbit.count(queue) == 0
+    assert await rabbit.count(f"{queue}.dead") == 0
+    assert len(handled) == 5, "an acked event was delivered again"
+
+
+async def test_failing_handler_is_retried_until_it_succeeds(broker: Broker, rabbit: Rabbit) -> None:
+    attempts: list[str] = []
+
+    async def flaky(envelope: Envelope) -> None:
+        attempts.append(envelope.id)
+        if len(attempts) < 3:
+            raise RuntimeError("database hiccup")
+
+    queue = await start_consumer(broker, rabbit, flaky, max_retries=5, retry_delay=0.01)
+    envelope = presence()
+    await broker.publish(envelope)
+    await eventually(lambda: len(attempts) == 3)
+    await asyncio.sleep(0.2)
+    assert attempts == [envelope.id] * 3
+    assert await rabbit.count(queue) == 0
+    assert await rabbit.count(f"{queue}.dead") == 0
+
+
+async def test_event_is_parked_in_the_dead_queue_after_max_retries(
+    broker: Broker, rabbit: Rabbit
+) -> None:
+    attempts: list[str] = []
+
+    async def broken(envelope: Envelope) -> None:
+        attempts.append(envelope.id)
+        raise RuntimeError("bug")
+
+    queue = await start_consumer(broker, rabbit, broken, max_retries=2, retry_delay=0.01)
+    envelope = presence()
+    await broker.publish(envelope)
+    parked = await rabbit.get(f"{queue}.dead")
+    assert Envelope.model_validate_json(parked.body) == envelope
+    assert parked.message_id == envelope.id
+    # The first delivery and two retries, then no more.
+    await asyncio.sleep(0.2)
+    assert attempts == [envelope.id] * 3
+    assert await rabbit.count(queue) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json at all",
+        b"\xff\xfe\x00",
+        b"[]",
+        b'{"id": "x", "type": "presence.changed"}',
+        json.dumps({**presence().model_dump(mode="json"), "extra": 1}).encode(),
+    ],
+    ids=["text", "binary", "array", "missing-fields", "extra-field"],
+)
+async def test_malformed_body_is_parked_and_the_consumer_goes_on(
+    body: bytes, broker: Broker, rabbit: Rabbit
+) -> None:
+    handled: list[Envelope] = []
+
+    async def handle(envelope: Envelope) -> None:
+        handled.append(envelope)
+
+    queue = await start_consumer(broker, rabbit, handle)
+    channel = await rabbit.connection.channel()
+    exchange = await channel.get_exchange(rabbit.exchange)
+    await exchange.publish(aio_pika.Message(body), routing_key=ROUTING_KEY)
+    parked = await rabbit.get(f"{queue}.dead")
+    assert parked.body == body
+    assert handled == []
+
+    good = presence()
+    await broker.publish(good)
+    await eventually(lambda: len(handled) == 1)
+    assert handled[0].id == good.id
+
+
+async def test_stop_finishes_the_event_in_hand(broker: Broker, rabbit: Rabbit) -> None:
+    started = asyncio.Event()
+    finished: list[str] = []
+
+    async def slow(envelope: Envelope) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        finished.append(envelope.id)
+
+    queue = f"{rabbit.namespace}.consumer"
+    rabbit.queues.append(queue)
+    consumer = Consumer(broker, ConsumerSpec(queue, [ROUTING_KEY], slow))
+    await consumer.start()
+    envelope = presence()
+    await broker.publish(envelope)
+    await asyncio.wait_for(started.wait(), 5)
+    await consumer.stop(timeout=5)
+    assert finished == [envelope.id]
+    await asyncio.sleep(0.1)
+    assert await rabbit.count(queue) == 0, "the finished event was not acked"
+
+    # Stopped: a new event waits in the queue for the next consumer.
+    await broker.publish(presence("u2"))
+    await eventually(lambda: rabbit.count(queue), timeout=5)
+    assert finished == [envelope.id]
+
+
+async def test_consumer_registered_before_start_is_attached_when_start_returns(
+    amqp_url: str, rabbit: Rabbit
+) -> None:
+    handled: list[Envelope] = []
+
+    async def handle(envelope: Envelope) -> None:
+        handled.append(envelope)
+
+    broker = Broker(amqp_url, rabbit.exchange, name="late-start")
+    queue = f"{rabbit.namespace}.consumer"
+    rabbit.queues.append(queue)
+    await Consumer(broker, ConsumerSpec(queue, [ROUTING_KEY], handle)).start()
+    try:
+        await broker.start()
+        await broker.publish(presence())
+        await eventually(lambda: len(handled) == 1)
+    finally:
+        await broker.close()
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+async def start_commands(
+    broker: Broker, rabbit: Rabbit, handlers: dict[str, Any], **options: Any
+) -> tuple[CommandServer, CommandClient]:
+    queue = f"{rabbit.namespace}.commands"
+    rabbit.queues.append(queue)
+    server = CommandServer(broker, queue, handlers, **options)
+    await server.start()
+    client = CommandClient(broker, queue, timeout=3)
+    await client.start()
+    return server, client
+
+
+async def test_command_round_trip(broker: Broker, rabbit: Rabbit) -> None:
+    async def echo(payload: dict[str, Any]) -> dict[str, Any]:
+        return {"echo": payload}
+
+    _, client = await start_commands(broker, rabbit, {"echo": echo})
+    assert await client.call("echo", {"text": "hé", "n": 1}) == {"echo": {"text": "hé", "n": 1}}
+
+
+async def test_concurrent_commands_each_get_their_own_reply(broker: Broker, rabbit: Rabbit) -> None:
+    async def double(payload: dict[str, Any]) -> int:
+        await asyncio.sleep(0.01 * (payload["n"] % 3))
+        return int(payload["n"]) * 2
+
+    _, client = await start_commands(broker, rabbit, {"double": double})
+    results = await asyncio.gather(*(client.call("double", {"n": n}) for n in range(30)))
+    assert results == [n * 2 for n in range(30)]
+
+
+async def test_command_error_reaches_the_caller(broker: Broker, rabbit: Rabbit) -> None:
+    async def refuse(_: dict[str, Any]) -> None:
+        raise CommandError(ErrorCode.FORBIDDEN, "Not a member.", {"conversation_id": "c1"})
+
+    _, client = await start_commands(broker, rabbit, {"send": refuse})
+    with pytest.raises(CommandError) as caught:
+        await client.call("send", {})
+    assert caught.value.code is ErrorCode.FORBIDDEN
+    assert caught.value.message == "Not a member."
+    assert caught.value.details == {"conversation_id": "c1"}
+
+
+async def test_unknown_command_is_not_found(broker: Broker, rabbit: Rabbit) -> None:
+    _, client = await start_commands(broker, rabbit, {})
+    with pytest.raises(CommandError) as caught:
+        await client.call("launch", {})
+    assert caught.value.code is ErrorCode.NOT_FOUND
+
+
+async def test_mapped_and_unexpected_handler_errors(broker: Broker, rabbit: Rabbit) -> None:
+    async def bad_value(_: dict[str, Any]) -> None:
+        raise ValueError("seq must be positive")
+
+    async def crash(_: dict[str, Any]) -> None:
+        raise RuntimeError("secret internals")
+
+    def mapper(exc: Exception) -> CommandError | None:
+        if isinstance(exc, ValueError):
+            return CommandError(ErrorCode.VALIDATION_ERROR, str(exc))
+        return None
+
+    _, client = await start_commands(
+        broker, rabbit, {"bad": bad_value, "crash": crash}, error_mapper=mapper
+    )
+    with pytest.raises(CommandError) as mapped:
+        await client.call("bad", {})
+    assert mapped.value.code is ErrorCode.VALIDATION_ERROR
+    with pytest.raises(CommandError) as unexpected:
+        await client.call("crash", {})
+    assert unexpected.value.code is ErrorCode.INTERNAL
+    assert "secret" not in unexpected.value.message
+
+
+async def test_no_server_means_unavailable_after_the_timeout(
+    broker: Broker, rabbit: Rabbit
+) -> None:
+    client = CommandClient(broker, f"{rabbit.namespace}.nobody-listens", timeout=0.3)
+    await client.start()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(CommandError) as caught:
+        await client.call("send", {"text": "hi"})
+    assert caught.value.code is ErrorCode.UNAVAILABLE
+    assert 0.25 <= loop.time() - started < 2
+
+
+async def test_slow_server_means_unavailable_and_its_late_reply_is_ignored(
+    broker: Broker, rabbit: Rabbit
+) -> None:
+    async def slow(payload: dict[str, Any]) -> Any:
+        await asyncio.sleep(float(payload["delay"]))
+        return payload["n"]
+
+    _, client = await start_commands(broker, rabbit, {"slow": slow})
+    with pytest.raises(CommandError) as caught:
+        await client.call("slow", {"delay": 0.5, "n": 1}, timeout=0.1)
+    assert caught.value.code is ErrorCode.UNAVAILABLE
+    await asyncio.sleep(0.5)
+    assert await client.call("slow", {"delay": 0, "n": 2}) == 2
+
+
+async def test_client_that_never_attached_is_unavailable_at_once(amqp_url: str) -> None:
+    broker = Broker(amqp_url, "unused.events", name="never-started")
+    client = CommandClient(broker, "unused.commands")
+    with pytest.raises(CommandError) as caught:
+        await client.call("send", {})
+    assert caught.value.code is ErrorCode.UNAVAILABLE

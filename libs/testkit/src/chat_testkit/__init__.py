@@ -1,0 +1,7 @@
+"""Test kit of the chat backend: real services for tests, services as processes."""
+
+from chat_testkit.process import ServiceProcess
+from chat_testkit.services import free_port, port_open
+from chat_testkit.waiting import eventually
+
+__all__ = ["ServiceProcess", "eventually", "free_port", "port_open"]
