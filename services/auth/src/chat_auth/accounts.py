@@ -1,0 +1,86 @@
+"""Use cases: register, log in, refresh, log out. Handlers call these and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from argon2.exceptions import InvalidHashError, VerificationError
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
+
+from chat_auth.context import AuthContext
+from chat_auth.users import store
+from chat_auth.users.models import LoginRequest, RegisterRequest
+from chat_contracts import Envelope, ErrorCode
+from chat_platform.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "auth"
+
+
+def _session(ctx: AuthContext, user_doc: dict[str, Any], refresh_token: str) -> dict[str, Any]:
+    return {
+        "user": store.public_user(user_doc).model_dump(mode="json"),
+        "access_token": ctx.signer.sign(user_doc["_id"]),
+        "refresh_token": refresh_token,
+        "token_type": "bearer",
+        "expires_in": int(ctx.signer.ttl.total_seconds()),
+    }
+
+
+async def register(ctx: AuthContext, body: RegisterRequest) -> dict[str, Any]:
+    """Store the user and stage `user.registered` in one transaction, publish after commit."""
+    password_hash = await asyncio.to_thread(ctx.hasher.hash, body.password)
+    doc = store.new_user_document(body.username, password_hash, body.email, body.display_name)
+    event = Envelope.wrap(store.registered_event(doc), PRODUCER)
+
+    async def insert(session: AsyncClientSession) -> None:
+        await ctx.users.insert_one(doc, session=session)
+        await ctx.outbox.stage([event], session)
+
+    try:
+        # with_transaction retries a TransientTransactionError: on a MongoDB replica set two
+        # concurrent registrations of one name conflict as a WriteConflict first, and the
+        # retry turns that into the DuplicateKeyError (409) it really is, never a 500.
+        async with ctx.mongo.start_session() as session:
+            await session.with_transaction(insert)
+    except DuplicateKeyError as exc:
+        raise store.duplicate_error(exc) from None
+    await ctx.outbox.publish_after_commit([event])
+    log.info("user registered", extra={"user_id": doc["_id"]})
+    return _session(ctx, doc, await ctx.refresh_tokens.issue(doc["_id"]))
+
+
+async def log_in(ctx: AuthContext, body: LoginRequest, address: str) -> dict[str, Any]:
+    await ctx.throttle.check(body.username, address)
+    doc = await store.find_for_login(ctx.users, body.username)
+    # Verifying against a decoy hash when the user does not exist keeps both failures equally slow.
+    stored_hash = doc["password_hash"] if doc else ctx.decoy_password_hash
+    try:
+        await asyncio.to_thread(ctx.hasher.verify, stored_hash, body.password)
+        ok = doc is not None
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or doc is None:
+        await ctx.throttle.failed(body.username, address)
+        raise ApiError(ErrorCode.INVALID_CREDENTIALS, "Wrong username or password.")
+    await ctx.throttle.succeeded(body.username)
+    if ctx.hasher.check_needs_rehash(stored_hash):
+        new_hash = await asyncio.to_thread(ctx.hasher.hash, body.password)
+        await ctx.users.update_one({"_id": doc["_id"]}, {"$set": {"password_hash": new_hash}})
+    return _session(ctx, doc, await ctx.refresh_tokens.issue(doc["_id"]))
+
+
+async def refresh(ctx: AuthContext, refresh_token: str) -> dict[str, Any]:
+    user_id, next_token = await ctx.refresh_tokens.rotate(refresh_token)
+    doc = await store.find_by_id(ctx.users, user_id)
+    if doc is None:
+        raise ApiError(ErrorCode.UNAUTHORIZED, "The refresh token is not valid.")
+    return _session(ctx, doc, next_token)
+
+
+async def log_out(ctx: AuthContext, refresh_token: str) -> None:
+    await ctx.refresh_tokens.revoke(refresh_token)

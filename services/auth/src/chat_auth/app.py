@@ -1,0 +1,112 @@
+"""Composition root of the auth service: `create_app(settings)` builds every client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from chat_auth.context import AuthContext
+from chat_auth.keys import load_signing_key
+from chat_auth.settings import AuthSettings
+from chat_auth.throttle import LoginThrottle
+from chat_auth.tokens import refresh as refresh_tokens
+from chat_auth.tokens.access import AccessTokenSigner
+from chat_auth.tokens.refresh import RefreshTokens
+from chat_auth.tokens.routes import router as auth_router
+from chat_auth.users import store as user_store
+from chat_auth.users.routes import router as users_router
+from chat_platform.app import create_service_app
+from chat_platform.health import Health
+from chat_platform.jwt import StaticKeys, TokenVerifier
+from chat_platform.mongo import Index, create_mongo_client, ensure_indexes, mongo_check
+from chat_platform.outbox import Outbox
+from chat_platform.rabbit import Broker
+
+log = logging.getLogger(__name__)
+
+OUTBOX_INDEXES = [Index("outbox", [("created_at", 1)], {"name": "created_at"})]
+
+
+def create_app(settings: AuthSettings) -> FastAPI:
+    health = Health()
+    # Loading (or, in dev, generating) the key up front makes a bad key fail the start, not a request.
+    signing_key = load_signing_key(
+        settings.jwt_private_key_file, generate_if_missing=settings.chat_env != "prod"
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mongo = create_mongo_client(settings.mongodb_url, app_name="chat-auth")
+        db = mongo[settings.mongodb_db]
+        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        broker = Broker(
+            settings.amqp_url.get_secret_value(), settings.events_exchange, name="chat-auth"
+        )
+        signer = AccessTokenSigner(
+            signing_key,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        )
+        hasher = PasswordHasher()
+        ctx = AuthContext(
+            settings=settings,
+            mongo=mongo,
+            users=db["users"],
+            redis=redis,
+            broker=broker,
+            outbox=Outbox(db["outbox"], broker),
+            hasher=hasher,
+            signer=signer,
+            verifier=TokenVerifier(
+                StaticKeys(signer.jwks), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+            ),
+            refresh_tokens=RefreshTokens(
+                db["refresh_tokens"], timedelta(days=settings.refresh_token_ttl_days)
+            ),
+            throttle=LoginThrottle(
+                redis,
+                settings.redis_key("auth"),
+                per_username=settings.login_failures_per_username,
+                per_address=settings.login_failures_per_address,
+                window=settings.login_failure_window_seconds,
+            ),
+            decoy_password_hash=await asyncio.to_thread(hasher.hash, secrets.token_hex(16)),
+        )
+        await ensure_indexes(db, [*user_store.INDEXES, *refresh_tokens.INDEXES, *OUTBOX_INDEXES])
+        await broker.start()
+        health.add("mongodb", mongo_check(mongo))
+        health.add("redis", redis.ping)
+        health.add("rabbitmq", broker.check)
+        relay = asyncio.create_task(ctx.outbox.relay_forever(), name="outbox-relay")
+        app.state.ctx = ctx
+        log.info("ready", extra={"kid": signer.jwk["kid"]})
+        try:
+            yield
+        finally:
+            health.draining = True
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+            await broker.close()
+            await redis.aclose()
+            await mongo.close()
+
+    app = create_service_app(
+        "auth",
+        health=health,
+        lifespan=lifespan,
+        max_body_bytes=settings.max_body_bytes,
+        cors_origins=settings.cors_origin_list,
+    )
+    app.include_router(auth_router)
+    app.include_router(users_router)
+    return app

@@ -1,0 +1,1 @@
+"""Access tokens (JWT) and rotating refresh tokens."""
