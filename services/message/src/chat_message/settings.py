@@ -1,0 +1,19 @@
+"""Settings of the message service."""
+
+from __future__ import annotations
+
+from chat_platform.settings import PlatformSettings
+
+
+class MessageSettings(PlatformSettings):
+    max_text_chars: int = 4000
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    max_group_members: int = 256
+    max_attachments_per_message: int = 10
+    send_batch_max: int = 256
+    sync_messages_per_conversation: int = 100
+    sync_max_conversations: int = 200
+    # A killed process's open transactions block what they touched until the server reaps
+    # them (60 s); live processes abort them once its heartbeat has stopped this long.
+    session_heartbeat_seconds: float = 1.0
+    session_dead_after_seconds: float = 5.0

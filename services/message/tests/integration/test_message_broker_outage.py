@@ -1,0 +1,248 @@
+"""RabbitMQ down: REST still stores messages, and their events go out once it is back.
+
+The shared broker must not be disturbed, so this test runs a private RabbitMQ
+node of its own (own node name, ports, data and log directories, no plugins)
+and stops and restarts that node for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from message_support import EventTap, MessageApi
+from pymongo import MongoClient
+
+from chat_testkit import ServiceProcess, free_port
+
+pytestmark = pytest.mark.slow
+
+AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
+
+
+def rabbitmq_server_script() -> Path:
+    """The real `rabbitmq-server` script (Debian's wrapper re-runs it as another user)."""
+    found = shutil.which("rabbitmq-server") or "/usr/lib/rabbitmq/bin/rabbitmq-server"
+    path = Path(found).resolve()
+    if path.name == "rabbitmq-script-wrapper":
+        path = path.with_name("rabbitmq-server")
+    if not path.exists():
+        pytest.fail(
+            "This test runs a private RabbitMQ node and needs rabbitmq-server installed "
+            "(apt-get install rabbitmq-server); none was found.",
+            pytrace=False,
+        )
+    return path
+
+
+def amqp_answers(port: int) -> bool:
+    """The node has finished booting: it answers the AMQP protocol header."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(AMQP_HEADER)
+            return s.recv(1) == b"\x01"  # a method frame: connection.start
+    except OSError:
+        return False
+
+
+class PrivateRabbit:
+    """A RabbitMQ node of the test's own, on free ports, with its data in `workdir`."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.node = f"chattest-{uuid.uuid4().hex[:8]}@localhost"
+        self.process: subprocess.Popen[bytes] | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "enabled_plugins").write_text("[].\n")
+        (workdir / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
+        (workdir / "rabbitmq-env.conf").write_text("")
+        self.log_path = workdir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    def env(self) -> dict[str, str]:
+        keep = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
+        w = self.workdir
+        return {
+            **keep,
+            "HOME": str(w),  # its own Erlang cookie
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(w / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(w / "log"),
+            "RABBITMQ_PID_FILE": str(w / "rabbit.pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(w / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(w / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(w / "advanced.config"),
+            "RABBITMQ_CONF_ENV_FILE": str(w / "rabbitmq-env.conf"),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        }
+
+    def start(self, timeout: float = 60) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(rabbitmq_server_script())],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopped as a whole
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"private RabbitMQ exited:\n{self.log_tail()}", pytrace=False)
+            if amqp_answers(self.port):
+                return
+            time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"private RabbitMQ not up in {timeout}s:\n{self.log_tail()}", pytrace=False)
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM to the node's process group (a clean broker shutdown), SIGKILL if it lingers."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        deadline = time.monotonic() + timeout
+        while amqp_answers(self.port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture
+def private_rabbit(tmp_path: Path) -> Iterator[PrivateRabbit]:
+    rabbit = PrivateRabbit(tmp_path / "rabbit")
+    rabbit.start()
+    try:
+        yield rabbit
+    finally:
+        rabbit.stop()
+
+
+@pytest_asyncio.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=15) as client:
+        yield client
+
+
+async def wait_ready_state(http: httpx.AsyncClient, service: ServiceProcess, status: int) -> Any:
+    deadline = time.monotonic() + 30
+    while True:
+        response = await http.get(f"{service.url}/readyz")
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        await asyncio.sleep(0.2)
+
+
+async def test_sends_succeed_while_the_broker_is_down_and_events_follow(
+    private_rabbit: PrivateRabbit,
+    start_service: Callable[..., ServiceProcess],
+    service_env: dict[str, str],
+    http: httpx.AsyncClient,
+) -> None:
+    rabbit = private_rabbit
+    auth = start_service("chat-auth", AMQP_URL=rabbit.url)
+    message = start_service("chat-message", AMQP_URL=rabbit.url, AUTH_URL=auth.url)
+    # Durable: the queue and its binding outlive the broker's restart, so nothing the
+    # service publishes after it comes back can miss the test, however soon that is.
+    tap = await EventTap.open(rabbit.url, f"{service_env['NAMESPACE']}.events", durable=True)
+    try:
+        api = MessageApi(http, message.url, auth.url)
+        alice, bob = await api.register_many(2)
+        cid = (await api.group(alice, [bob], title="outage"))["id"]
+        before = [await api.sent(alice, cid, f"before {i}") for i in range(3)]
+        await tap.wait_for(lambda e: e["type"] == "message.created", count=3)
+
+        await tap.close()
+        await asyncio.to_thread(rabbit.stop)
+        not_ready = await wait_ready_state(http, message, 503)
+        assert not_ready.status_code == 503
+        assert "rabbitmq" in not_ready.text
+
+        # Everything over REST still works: the writes are stored, their events staged.
+        # (Alice last sent seq 12, so reading 13 moves her cursor and makes a receipt.)
+        during = [await api.sent(u, cid, f"during {i}") for i, u in enumerate([alice, bob] * 5)]
+        assert [m["seq"] for m in during] == list(range(4, 14))
+        path = f"/v1/conversations/{cid}/messages/{before[0]['id']}"
+        edited = await api.patch(alice, path, json={"text": "edited during"})
+        assert edited.status_code == 200
+        deleted = await api.delete(alice, f"/v1/conversations/{cid}/messages/{before[1]['id']}")
+        assert deleted.status_code == 204
+        assert (
+            await api.post(alice, f"/v1/conversations/{cid}/read", json={"seq": 13})
+        ).status_code == 204
+        other = await api.group(bob, [alice], title="made during the outage")
+
+        await asyncio.to_thread(rabbit.start)
+        await tap.attach(rabbit.url)
+        assert (await wait_ready_state(http, message, 200)).status_code == 200
+
+        # Every stored message's event arrives, and so does every other change.
+        def created_in(conversation: str) -> Callable[[dict[str, Any]], bool]:
+            return lambda e: (
+                e["type"] == "message.created"
+                and e["data"]["message"]["conversation_id"] == conversation
+            )
+
+        try:
+            await tap.wait_for(created_in(cid), count=13, timeout=45)
+        except AssertionError as exc:
+            # Say which side failed: events still staged (the service) or lost on the way.
+            client: MongoClient[dict[str, Any]] = MongoClient(service_env["MONGODB_URL"])
+            staged = client[service_env["MONGODB_DB"]]["outbox"].count_documents({})
+            client.close()
+            raise AssertionError(f"{exc}; the service's outbox still holds {staged}") from None
+        stored = await api.all_messages(alice, cid)
+        created = {e["data"]["message"]["id"] for e in tap.unique("message.created").values()}
+        assert created == {m["id"] for m in stored}
+        assert [m["seq"] for m in stored] == list(range(1, 14))
+
+        updated = await tap.wait_for(lambda e: e["type"] == "message.updated", timeout=15)
+        assert updated[0]["data"]["message"]["text"] == "edited during"
+        gone = await tap.wait_for(lambda e: e["type"] == "message.deleted", timeout=15)
+        assert gone[0]["data"]["message"]["id"] == before[1]["id"]
+        receipt = await tap.wait_for(
+            lambda e: e["type"] == "receipt.updated" and e["data"]["kind"] == "read", timeout=15
+        )
+        assert (receipt[0]["data"]["user_id"], receipt[0]["data"]["seq"]) == (alice.id, 13)
+        await tap.wait_for(
+            lambda e: (
+                e["type"] == "conversation.updated"
+                and e["data"]["conversation"]["id"] == other["id"]
+            ),
+            timeout=15,
+        )
+
+        # And the service is back to publishing at once.
+        after = await api.sent(bob, cid, "after")
+        await tap.wait_for(
+            lambda e: created_in(cid)(e) and e["data"]["message"]["id"] == after["id"]
+        )
+    finally:
+        await tap.close()
