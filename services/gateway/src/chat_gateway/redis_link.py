@@ -1,0 +1,82 @@
+"""The Socket.IO Redis manager, with heartbeats that prove the subscriber is alive.
+
+A Redis subscriber can die quietly (a restart, a half-open connection) and
+leave an instance that still publishes but no longer receives. Each instance
+publishes a heartbeat on the Socket.IO channel and listens for its own: if
+none comes back in time it reports not ready and forces the subscriber to
+reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import socketio
+
+log = logging.getLogger(__name__)
+
+_HEARTBEAT = "chat-heartbeat"
+_MARK = _HEARTBEAT.encode()
+
+
+class HeartbeatRedisManager(socketio.AsyncRedisManager):
+    def __init__(self, url: str, channel: str, *, interval: float, stale_after: float) -> None:
+        super().__init__(url, channel=channel)
+        self.interval = interval
+        self.stale_after = stale_after
+        # When this instance last heard its own heartbeat, and last (re)connected to Redis.
+        self.last_heard = float("-inf")
+        self.connected_at = time.monotonic()
+
+    def _redis_connect(self) -> None:
+        super()._redis_connect()
+        # A new connection: the listener resubscribing after an error, or a publish after
+        # one. Until a heartbeat comes back, the subscription is not known to be there, and
+        # emits from other instances published meanwhile are lost: not ready.
+        self.connected_at = time.monotonic()
+
+    async def _listen(self) -> AsyncIterator[Any]:
+        async for data in super()._listen():
+            if isinstance(data, bytes | str) and (
+                _MARK in data if isinstance(data, bytes) else _HEARTBEAT in data
+            ):
+                with contextlib.suppress(ValueError):
+                    if json.loads(data).get("host_id") == self.host_id:
+                        self.last_heard = time.monotonic()
+                continue
+            yield data
+
+    @property
+    def healthy(self) -> bool:
+        return (
+            self.last_heard >= self.connected_at
+            and time.monotonic() - self.last_heard < self.stale_after
+        )
+
+    async def check(self) -> None:
+        if not self.healthy:
+            raise ConnectionError("not hearing its own heartbeats through Redis")
+
+    async def heartbeat_forever(self) -> None:
+        while True:
+            try:
+                await self._publish({"method": _HEARTBEAT, "host_id": self.host_id})
+            except Exception as exc:
+                log.warning("heartbeat publish failed", extra={"error": str(exc)})
+            now = time.monotonic()
+            if now - max(self.last_heard, self.connected_at) > self.stale_after and (
+                self.pubsub is not None
+            ):
+                log.warning("redis subscriber silent; reconnecting")
+                # Closing the subscription makes the listener fail and resubscribe.
+                with contextlib.suppress(Exception):
+                    await self.pubsub.aclose()
+                self.connected_at = now
+            # Not hearing itself: look again soon, since readiness waits on it.
+            await asyncio.sleep(self.interval if self.healthy else min(self.interval, 0.5))

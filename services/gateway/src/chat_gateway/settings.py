@@ -1,0 +1,38 @@
+"""Settings of the gateway."""
+
+from __future__ import annotations
+
+from chat_platform.settings import PlatformSettings
+
+
+class GatewaySettings(PlatformSettings):
+    # What the web client uses for REST; empty means "same origin" (behind the load balancer).
+    public_auth_url: str = ""
+    public_message_url: str = ""
+    # Browser origins allowed to open Socket.IO connections; empty allows same-origin only.
+    socket_cors_origins: str = ""
+    max_event_bytes: int = 64 * 1024
+    command_timeout_seconds: float = 10.0
+    # Presence: each connection's entry lives this long unless its gateway renews it.
+    presence_ttl_seconds: int = 45
+    presence_renew_seconds: int = 15
+    # A connection whose access token expired without `auth:refresh` is closed after this.
+    token_grace_seconds: int = 30
+    typing_timeout_seconds: float = 6.0
+    # Draining on SIGTERM: disconnect clients in batches over at most this long.
+    drain_seconds: float = 10.0
+    heartbeat_seconds: float = 2.0
+    heartbeat_stale_seconds: float = 10.0
+    # Per user token buckets: events per second and burst.
+    rate_send: float = 20.0
+    rate_send_burst: int = 60
+    rate_typing: float = 4.0
+    rate_typing_burst: int = 10
+    rate_other: float = 30.0
+    rate_other_burst: int = 100
+    # Above this many ephemeral emits in flight, typing signals are dropped first.
+    ephemeral_inflight_max: int = 500
+
+    @property
+    def socket_cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.socket_cors_origins.split(",") if o.strip()]

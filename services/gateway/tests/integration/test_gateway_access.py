@@ -1,0 +1,230 @@
+"""Who may connect and for how long, and how fast they may send."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from gateway_stack import Stack
+from gateway_support import (
+    Api,
+    Device,
+    Stored,
+    User,
+    assert_error_ack,
+    new_client_msg_id,
+    refused,
+    signing_key,
+    token_signed_by,
+    unsigned_token,
+)
+
+from chat_platform.jwt import public_jwk
+from chat_testkit.tokens import access_claims, encode, hs256
+
+DeviceFactory = Callable[..., Awaitable[Device]]
+
+
+def bad_auth(kind: str, user: User, key: Ed25519PrivateKey) -> Any:
+    """The `auth` object of a connection attempt that must be refused."""
+    kid = public_jwk(key.public_key())["kid"]
+    public_raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    header = {"alg": "EdDSA", "typ": "JWT", "kid": kid}
+    tokens: dict[str, Any] = {
+        "no auth": None,
+        "empty auth": {},
+        "auth not an object": "a-token",
+        "null token": {"token": None},
+        "token not a string": {"token": 12345},
+        "empty token": {"token": ""},
+        "garbage token": {"token": "not.a.jwt"},
+        "oversized token": {"token": "x" * 5000},
+        "expired": {"token": token_signed_by(key, user.id, ttl=-120)},
+        "forged signature, real kid": {
+            "token": token_signed_by(Ed25519PrivateKey.generate(), user.id, kid=kid)
+        },
+        "unknown key": {"token": token_signed_by(Ed25519PrivateKey.generate(), user.id)},
+        "alg none": {"token": unsigned_token(user.id, kid)},
+        "HS256 with the public key as secret": {
+            "token": encode(
+                {"alg": "HS256", "typ": "JWT", "kid": kid},
+                access_claims(user.id),
+                hs256(public_raw),
+            )
+        },
+        "wrong audience": {
+            "token": encode(header, access_claims(user.id, audience="other"), key.sign)
+        },
+        "wrong issuer": {"token": encode(header, access_claims(user.id, issuer="evil"), key.sign)},
+        "no subject": {
+            "token": encode(
+                header,
+                {k: v for k, v in access_claims(user.id).items() if k != "sub"},
+                key.sign,
+            )
+        },
+    }
+    return tokens[kind]
+
+
+BAD_AUTH_KINDS = [
+    "no auth",
+    "empty auth",
+    "auth not an object",
+    "null token",
+    "token not a string",
+    "empty token",
+    "garbage token",
+    "oversized token",
+    "expired",
+    "forged signature, real kid",
+    "unknown key",
+    "alg none",
+    "HS256 with the public key as secret",
+    "wrong audience",
+    "wrong issuer",
+    "no subject",
+]
+
+
+@pytest.mark.parametrize("kind", BAD_AUTH_KINDS)
+async def test_a_connection_without_a_valid_token_is_refused(
+    api: Api, stack: Stack, kind: str
+) -> None:
+    user = await api.register()
+    key = signing_key(stack.env["JWT_PRIVATE_KEY_FILE"])
+    errors = await refused(stack.gateways[0].url, bad_auth(kind, user, key))
+    assert len(errors) == 1, errors
+    # What socket.io-client shows as `err.message` and `err.data`.
+    assert errors[0]["message"] == "unauthorized", errors
+    data = errors[0]["data"]
+    assert set(data) == {"error"}, data
+    assert data["error"]["code"] == "unauthorized", data
+    assert isinstance(data["error"]["message"], str), data
+    assert data["error"]["message"], data
+
+
+async def test_a_token_made_with_the_real_key_is_accepted(
+    api: Api, stack: Stack, devices: DeviceFactory
+) -> None:
+    """The control for the refusals above: the same hand-made token, validly signed."""
+    user = await api.register()
+    key = signing_key(stack.env["JWT_PRIVATE_KEY_FILE"])
+    device = Device(user, "hand-made token")
+    try:
+        await device.connect(stack.gateways[0].url, token_signed_by(key, user.id))
+        assert (await device.ok("sync", {"cursors": {}}))["conversations"] == []
+    finally:
+        await device.close()
+
+
+async def test_auth_refresh_takes_the_same_users_tokens_only(
+    api: Api, stack: Stack, devices: DeviceFactory
+) -> None:
+    alice, mallory = await api.register_many(2)
+    conversation = await api.direct(alice, mallory)
+    device = await devices(alice, stack.gateways[0])
+    key = signing_key(stack.env["JWT_PRIVATE_KEY_FILE"])
+
+    assert await device.call("auth:refresh", {"token": await api.login(alice)}) == {"ok": True}
+    assert_error_ack(
+        await device.call("auth:refresh", {"token": await api.login(mallory)}), "forbidden"
+    )
+    assert_error_ack(await device.call("auth:refresh", {"token": "garbage"}), "unauthorized")
+    expired = token_signed_by(key, alice.id, ttl=-120)
+    assert_error_ack(await device.call("auth:refresh", {"token": expired}), "unauthorized")
+    forged = token_signed_by(
+        Ed25519PrivateKey.generate(), alice.id, kid=public_jwk(key.public_key())["kid"]
+    )
+    assert_error_ack(await device.call("auth:refresh", {"token": forged}), "unauthorized")
+
+    # Still Alice's connection, still usable.
+    message = await device.send(conversation["id"], "still here")
+    assert message["sender_id"] == alice.id
+
+
+@pytest.mark.slow
+async def test_a_connection_whose_token_expires_without_refresh_is_closed(
+    api: Api, stack: Stack
+) -> None:
+    # A second auth instance with the same key and database, issuing 3-second tokens.
+    short_auth = stack.start_other("chat-auth", ACCESS_TOKEN_TTL_SECONDS="3")
+    user = await api.register()
+    grace = float(stack.gateway_env["TOKEN_GRACE_SECONDS"])
+    check_interval = 5.0  # how often a gateway looks for expired tokens
+
+    token = await api.login(user, short_auth.url)
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    assert expires_at - time.time() <= 3.5
+    lapsing = Device(user, "never refreshes")
+    refreshing = Device(user, "refreshes")
+    try:
+        await lapsing.connect(stack.gateways[0].url, token)
+        await refreshing.connect(stack.gateways[1].url, await api.login(user, short_auth.url))
+        await refreshing.ok("auth:refresh", {"token": await api.login(user)})
+
+        await lapsing.wait_disconnected(timeout=3 + grace + check_interval + 5)
+        closed_at = time.time()
+        assert closed_at >= expires_at + grace - 0.5, "closed before the grace period ran out"
+        assert lapsing.disconnects, "the server did not close the connection"
+
+        # The refreshed connection outlives the token it connected with.
+        await asyncio.sleep(max(0.0, expires_at + grace + check_interval + 0.5 - time.time()))
+        assert refreshing.connected
+        await refreshing.ok("presence:query", {"user_ids": [user.id]})
+    finally:
+        await lapsing.close()
+        await refreshing.close()
+
+
+async def test_sends_beyond_the_rate_are_refused_and_the_connection_stays_usable(
+    api: Api, stack: Stack, devices: DeviceFactory, stored: Stored
+) -> None:
+    limited = stack.start_gateway(RATE_SEND="1", RATE_SEND_BURST="2")
+    alice, bob = await api.register_many(2)
+    cid = (await api.direct(alice, bob))["id"]
+    device = await devices(alice, limited)
+
+    payloads = [
+        {"conversation_id": cid, "client_msg_id": new_client_msg_id(), "text": f"quick {i}"}
+        for i in range(3)
+    ]
+    acks = [await device.call("message:send", p) for p in payloads]
+    assert [a["ok"] for a in acks[:2]] == [True, True], acks
+    error = assert_error_ack(acks[2], "rate_limited")
+    retry_after = error["details"]["retry_after"]
+    assert isinstance(retry_after, int), error
+    assert 1 <= retry_after <= 2, error
+    assert stored.messages(client_msg_id=payloads[2]["client_msg_id"]) == 0
+
+    # Other events have buckets of their own; the connection is fine.
+    assert device.connected
+    await device.ok("presence:query", {"user_ids": [bob.id]})
+    # After the advertised wait, the refused message goes through.
+    await asyncio.sleep(retry_after)
+    retried = await device.ok("message:send", payloads[2])
+    assert retried["message"]["text"] == "quick 2"
+    assert [m["text"] for m in await api.history(alice, cid)] == ["quick 0", "quick 1", "quick 2"]
+
+
+async def test_a_user_unknown_to_the_message_service_gets_errors_not_crashes(
+    stack: Stack, devices: DeviceFactory
+) -> None:
+    """A validly signed token for a user id nobody registered: connected, but owns nothing."""
+    key = signing_key(stack.env["JWT_PRIVATE_KEY_FILE"])
+    ghost_id = uuid.uuid4().hex[:24]
+    ghost = User(ghost_id, "ghost", token_signed_by(key, ghost_id))
+    device = await devices(ghost, stack.gateways[1])
+    assert (await device.ok("sync", {"cursors": {}}))["conversations"] == []
+    error = await device.error(
+        "message:send",
+        {"conversation_id": uuid.uuid4().hex[:24], "client_msg_id": "m1", "text": "boo"},
+    )
+    assert error["code"] == "not_found", error

@@ -1,0 +1,205 @@
+"""Presence and fan-out dedup on a real Redis (each test under its own key prefix)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
+from gateway_fakes import FakeCommands, FakeSio
+from redis.asyncio import Redis
+
+from chat_contracts import (
+    Conversation,
+    ConversationUpdated,
+    Envelope,
+    Message,
+    MessageCreated,
+    PresenceChanged,
+    ReceiptUpdated,
+)
+from chat_gateway.fanout import Fanout
+from chat_gateway.presence import Presence
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def clean(redis: Redis, prefix: str) -> None:
+    keys = [k async for k in redis.scan_iter(f"{prefix}*")]
+    if keys:
+        await redis.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+async def own_keys_removed(redis_client: Redis, namespace: str) -> Any:
+    yield
+    await clean(redis_client, namespace)
+
+
+@pytest.fixture
+def presence(redis_client: Redis, namespace: str) -> Presence:
+    return Presence(redis_client, f"{namespace}:presence", ttl_seconds=1)
+
+
+# --- presence -------------------------------------------------------------------------------------
+
+
+async def test_online_with_the_first_device_offline_after_the_last(presence: Presence) -> None:
+    assert await presence.connected("u1", "s1") is True
+    assert await presence.connected("u1", "s2") is False
+    assert (await presence.states(["u1"]))["u1"].online is True
+    assert await presence.disconnected("u1", "s1") is None
+    assert (await presence.states(["u1"]))["u1"].online is True
+    last_seen = await presence.disconnected("u1", "s2")
+    assert last_seen is not None
+    assert abs((datetime.now(UTC) - last_seen).total_seconds()) < 5
+    state = await presence.states(["u1", "nobody"])
+    assert state["u1"].online is False
+    assert state["u1"].last_seen == last_seen
+    assert state["nobody"].online is False
+    assert state["nobody"].last_seen is None
+    # Saying it twice does not report the user leaving twice.
+    assert await presence.disconnected("u1", "s2") is None
+
+
+async def test_connections_nobody_renews_expire_and_are_swept_once(
+    redis_client: Redis, namespace: str
+) -> None:
+    presence = Presence(redis_client, f"{namespace}:presence", ttl_seconds=2)
+    await presence.connected("kept", "k1")
+    await presence.connected("lost", "l1")
+    await presence.connected("lost", "l2")
+    for _ in range(6):
+        await asyncio.sleep(0.4)
+        assert await presence.renew([("kept", "k1")]) == []
+    # `lost`'s gateway died: nobody renewed its two sockets.
+    states = await presence.states(["kept", "lost"])
+    assert states["kept"].online is True
+    assert states["lost"].online is False
+    swept = await presence.sweep()
+    assert [user for user, _ in swept] == ["lost"]
+    assert await presence.sweep() == []
+    assert (await presence.states(["lost"]))["lost"].last_seen == swept[0][1]
+    # The disconnect that never came, if it comes late, reports nothing more.
+    assert await presence.disconnected("lost", "l1") is None
+
+
+async def test_renewal_restores_what_redis_lost(
+    presence: Presence, redis_client: Redis, namespace: str
+) -> None:
+    await presence.connected("u1", "s1")
+    await clean(redis_client, namespace)  # a restart without persistence
+    assert (await presence.states(["u1"]))["u1"].online is False
+    assert await presence.renew([("u1", "s1")]) == [("u1", "s1")]
+    assert (await presence.states(["u1"]))["u1"].online is True
+    assert await presence.renew([("u1", "s1")]) == []
+    # Restored entries expire and sweep like any other.
+    await asyncio.sleep(1.1)
+    assert [user for user, _ in await presence.sweep()] == ["u1"]
+
+
+# --- fan-out --------------------------------------------------------------------------------------
+
+
+def message(seq: int = 1) -> Message:
+    return Message(
+        id=f"m{seq}",
+        conversation_id="c1",
+        seq=seq,
+        sender_id="u1",
+        client_msg_id=f"k{seq}",
+        text="hi",
+        attachments=[],
+        reply_to_id=None,
+        created_at=NOW,
+        edited_at=None,
+        deleted=False,
+    )
+
+
+@pytest.fixture
+def fanout(redis_client: Redis, namespace: str) -> Fanout:
+    sio = FakeSio()
+    commands = FakeCommands({"user.contacts": {"user_ids": ["u2", "u3"]}})
+    return Fanout(
+        cast(Any, sio), redis_client, cast(Any, commands), seen_prefix=f"{namespace}:seen"
+    )
+
+
+async def test_a_message_goes_to_every_member_room_once_however_often_it_comes(
+    fanout: Fanout,
+) -> None:
+    sio = cast(FakeSio, fanout.sio)
+    envelope = Envelope.wrap(MessageCreated(message=message(), member_ids=["u1", "u2"]), "test")
+    await fanout.handle(envelope)
+    await fanout.handle(envelope)
+    await fanout.handle(Envelope.model_validate_json(envelope.model_dump_json()))
+    assert sio.emits == [("message:new", message().model_dump(mode="json"), ["u:u1", "u:u2"])]
+
+
+async def test_an_event_that_failed_to_go_out_goes_out_on_redelivery(fanout: Fanout) -> None:
+    sio = cast(FakeSio, fanout.sio)
+    envelope = Envelope.wrap(MessageCreated(message=message(), member_ids=["u1"]), "test")
+    real_emit = sio.emit
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("redis went away")
+
+    sio.emit = broken  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await fanout.handle(envelope)
+    sio.emit = real_emit  # type: ignore[method-assign]
+    await fanout.handle(envelope)
+    assert [name for name, _, _ in sio.emits] == ["message:new"]
+
+
+async def test_receipts_membership_and_presence_go_to_the_right_rooms(fanout: Fanout) -> None:
+    sio = cast(FakeSio, fanout.sio)
+    receipt = ReceiptUpdated(
+        conversation_id="c1", user_id="u2", kind="read", seq=3, member_ids=["u1", "u2"]
+    )
+    conversation = Conversation(
+        id="c1",
+        type="group",
+        title="t",
+        member_ids=["u1", "u2"],
+        created_at=NOW,
+        updated_at=NOW,
+        last_seq=3,
+        last_message=None,
+    )
+    await fanout.handle(Envelope.wrap(receipt, "test"))
+    await fanout.handle(
+        Envelope.wrap(
+            ConversationUpdated(conversation=conversation, removed_member_ids=["u9"]), "test"
+        )
+    )
+    await fanout.handle(
+        Envelope.wrap(PresenceChanged(user_id="u1", online=False, last_seen=NOW), "test")
+    )
+    assert sio.emits[0] == (
+        "receipt",
+        {"conversation_id": "c1", "user_id": "u2", "kind": "read", "seq": 3},
+        ["u:u1", "u:u2"],
+    )
+    assert sio.emits[1] == (
+        "conversation:updated",
+        conversation.model_dump(mode="json"),
+        ["u:u1", "u:u2", "u:u9"],  # the removed member is told too
+    )
+    assert sio.emits[2] == (
+        "presence",
+        {"user_id": "u1", "online": False, "last_seen": "2026-01-01T00:00:00Z"},
+        ["u:u2", "u:u3"],
+    )
+    commands = cast(FakeCommands, fanout.commands)
+    assert commands.calls == [("user.contacts", {"user_id": "u1"})]
+
+
+async def test_presence_of_a_user_without_contacts_goes_nowhere(fanout: Fanout) -> None:
+    cast(FakeCommands, fanout.commands).replies["user.contacts"] = {"user_ids": []}
+    await fanout.handle(
+        Envelope.wrap(PresenceChanged(user_id="u1", online=True, last_seen=None), "test")
+    )
+    assert cast(FakeSio, fanout.sio).emits == []

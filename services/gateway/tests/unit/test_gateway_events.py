@@ -1,0 +1,254 @@
+"""Every client event goes through one wrapper: parse, rate limit, handle, answer an ack."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from gateway_fakes import Harness
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from chat_platform.rabbit import CommandError
+from chat_platform.ratelimit import Decision
+
+EVENTS = [
+    "message:send",
+    "message:delivered",
+    "conversation:read",
+    "typing",
+    "sync",
+    "presence:query",
+    "auth:refresh",
+]
+
+
+def error_of(ack: Any, code: str) -> dict[str, Any]:
+    assert ack["ok"] is False, ack
+    assert set(ack) == {"ok", "error"}, ack
+    assert ack["error"]["code"] == code, ack
+    assert ack["error"]["message"], ack
+    return dict(ack["error"])
+
+
+@pytest.mark.parametrize("event", EVENTS)
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param((), id="no payload"),
+        pytest.param(({}, {}), id="two payloads"),
+        pytest.param(("text",), id="a string"),
+        pytest.param(([1],), id="a list"),
+        pytest.param((None,), id="null"),
+        pytest.param((b"\x00",), id="bytes"),
+        pytest.param(({"x": b"\x00"},), id="bytes inside"),
+        pytest.param(({"surprise": 1},), id="unknown field"),
+    ],
+)
+async def test_malformed_payloads_get_validation_errors_before_anything_else(
+    event: str, args: tuple[Any, ...]
+) -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    error_of(await h.event(event, "s1", *args), "validation_error")
+    # Nothing was asked of the message service, and no rate-limit token was spent.
+    assert h.commands.calls == []
+    assert h.buckets.taken == []
+
+
+async def test_payloads_over_the_limit_are_refused_with_the_limit() -> None:
+    h = Harness(max_event_bytes=120)
+    h.connect("s1", "u1")
+    ack = await h.event("typing", "s1", {"conversation_id": "c" * 200, "is_typing": True})
+    assert error_of(ack, "payload_too_large")["details"] == {"max_bytes": 120}
+    # Just under the limit, the same shape is parsed (and fails on its own merits).
+    ack = await h.event("typing", "s1", {"conversation_id": "c" * 65, "is_typing": True})
+    assert error_of(ack, "validation_error")["details"]["fields"][0]["field"] == "conversation_id"
+
+
+async def test_validation_details_name_the_field_without_echoing_the_input() -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    secret = "hunter2-hunter2"
+    ack = await h.event("auth:refresh", "s1", {"token": 12345, "note": secret})
+    error = error_of(ack, "validation_error")
+    fields = {f["field"] for f in error["details"]["fields"]}
+    assert fields == {"token", "note"}
+    assert secret not in str(ack)
+
+
+async def test_events_from_an_unknown_socket_are_unauthorized() -> None:
+    h = Harness()
+    ack = await h.event("sync", "ghost", {"cursors": {}})
+    error_of(ack, "unauthorized")
+    assert h.commands.calls == []
+
+
+async def test_a_rate_limited_event_says_when_to_retry_in_whole_seconds() -> None:
+    h = Harness(rate_send=1, rate_send_burst=2)
+    h.connect("s1", "u1")
+    h.buckets.decision = Decision(False, 0.2)
+    ack = await h.event(
+        "message:send", "s1", {"conversation_id": "c1", "client_msg_id": "m1", "text": "hi"}
+    )
+    assert error_of(ack, "rate_limited")["details"] == {"retry_after": 1}
+    assert h.commands.calls == []
+    (key, rate), *_ = h.buckets.taken
+    assert key == "u1:message:send"
+    assert (rate.per_second, rate.burst) == (1, 2)
+
+
+async def test_each_event_kind_has_its_own_bucket_per_user() -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    h.commands.replies = {
+        "conversation.members": {"member_ids": ["u1"]},
+        "user.contacts": {"user_ids": []},
+    }
+    await h.event("typing", "s1", {"conversation_id": "c1", "is_typing": False})
+    await h.event("presence:query", "s1", {"user_ids": ["u1"]})
+    keys = [key for key, _ in h.buckets.taken]
+    assert keys == ["u1:typing", "u1:presence:query"]
+    rates = [(r.per_second, r.burst) for _, r in h.buckets.taken]
+    s = h.settings
+    assert rates == [(s.rate_typing, s.rate_typing_burst), (s.rate_other, s.rate_other_burst)]
+
+
+async def test_command_errors_become_acks_with_their_code_and_details() -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    h.commands.replies["cursor.move"] = CommandError(
+        "validation_error", "seq must be between 0 and 3.", {"fields": [{"field": "seq"}]}
+    )
+    ack = await h.event("conversation:read", "s1", {"conversation_id": "c1", "seq": 9})
+    assert ack == {
+        "ok": False,
+        "error": {
+            "code": "validation_error",
+            "message": "seq must be between 0 and 3.",
+            "details": {"fields": [{"field": "seq"}]},
+        },
+    }
+
+
+async def test_an_unexpected_failure_is_an_internal_error_ack_and_the_socket_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    h.commands.replies["sync"] = RuntimeError("boom")
+    ack = await h.event("sync", "s1", {"cursors": {}})
+    assert ack == {"ok": False, "error": {"code": "internal", "message": "Internal error."}}
+    assert "boom" not in str(ack)
+    h.commands.replies["sync"] = {"conversations": [], "removed_conversation_ids": []}
+    assert (await h.event("sync", "s1", {"cursors": {}}))["ok"] is True
+    assert h.realtime.in_flight == 0
+
+
+async def test_send_passes_the_sender_and_answers_the_stored_message() -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    stored = {"id": "m1", "seq": 4}
+    h.commands.replies["message.send"] = lambda payload: {"message": stored, "created": True}
+    ack = await h.event(
+        "message:send", "s1", {"conversation_id": "c1", "client_msg_id": "k1", "text": "hi"}
+    )
+    assert ack == {"ok": True, "message": stored}
+    ((name, payload),) = h.commands.calls
+    assert name == "message.send"
+    assert payload == {
+        "sender_id": "u1",
+        "conversation_id": "c1",
+        "client_msg_id": "k1",
+        "text": "hi",
+        "attachment_ids": [],
+        "reply_to_id": None,
+    }
+
+
+async def test_sync_forwards_only_what_the_client_gave() -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    answer = {"conversations": [], "removed_conversation_ids": ["c9"], "synced_at": "t"}
+    h.commands.replies["sync"] = answer
+    ack = await h.event("sync", "s1", {"cursors": {"c1": 3}, "since": "2026-01-01T00:00:00Z"})
+    assert ack == {"ok": True, **answer}
+    assert h.commands.calls == [
+        (
+            "sync",
+            {
+                "user_id": "u1",
+                "request": {"cursors": {"c1": 3}, "since": "2026-01-01T00:00:00Z"},
+            },
+        )
+    ]
+
+
+async def test_presence_of_strangers_reads_offline_whatever_it_is() -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    h.presence.live = {"friend": {"x"}, "stranger": {"y"}}
+    h.commands.replies["user.contacts"] = {"user_ids": ["friend"]}
+    ack = await h.event("presence:query", "s1", {"user_ids": ["friend", "stranger", "friend"]})
+    assert ack == {
+        "ok": True,
+        "presence": {
+            "friend": {"online": True, "last_seen": None},
+            "stranger": {"online": False, "last_seen": None},
+        },
+    }
+
+
+async def test_unknown_events_answer_not_found_whatever_their_name() -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    for name in ("nope", 7, None, "x" * 500):
+        ack = await h.sio.handlers["*"](name, "s1", {"a": 1})
+        error = error_of(ack, "not_found")
+        assert len(error["message"]) < 100
+
+
+async def test_in_flight_events_are_counted_until_answered() -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    gate = asyncio.Event()
+
+    async def slow(payload: dict[str, Any]) -> dict[str, Any]:
+        await gate.wait()
+        return {"moved": True}
+
+    h.commands.replies["cursor.move"] = lambda payload: slow(payload)
+    task = asyncio.create_task(
+        h.event("message:delivered", "s1", {"conversation_id": "c1", "seq": 1})
+    )
+    await asyncio.sleep(0.01)
+    assert h.realtime.in_flight == 1
+    assert not h.realtime._idle.is_set()
+    gate.set()
+    assert await task == {"ok": True}
+    assert h.realtime.in_flight == 0
+    assert h.realtime._idle.is_set()
+
+
+async def test_without_redis_sends_go_through_unlimited_and_presence_is_unavailable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    h.buckets.error = RedisConnectionError("Connection closed by server.")
+    h.presence.error = RedisConnectionError("Connection closed by server.")
+    h.commands.replies = {
+        "message.send": {"message": {"id": "m1"}, "created": True},
+        "user.contacts": {"user_ids": ["u2"]},
+    }
+    for n in range(3):
+        ack = await h.event(
+            "message:send", "s1", {"conversation_id": "c1", "client_msg_id": f"k{n}", "text": "x"}
+        )
+        assert ack == {"ok": True, "message": {"id": "m1"}}
+    ack = await h.event("presence:query", "s1", {"user_ids": ["u2"]})
+    assert error_of(ack, "unavailable")
+    # Said once, without a traceback, however many events met the outage.
+    warnings = [r for r in caplog.records if r.getMessage() == "redis unavailable"]
+    assert len(warnings) == 1
+    assert warnings[0].exc_info is None
