@@ -1,0 +1,1 @@
+"""chatbench: the chat backend's own open-loop benchmark of the send-to-deliver path."""

@@ -1,0 +1,374 @@
+"""The system under test: the bench's own stack, started as `make dev` starts it, or a running one.
+
+The own stack runs the same processes as `make dev` (embedded MongoDB-compatible
+server unless MONGODB_URL is set, auth, message, gateways) on free ports with a
+namespace and database of its own, so it never meets a dev stack or a test run
+on the same Redis and RabbitMQ. Its gateways get per-user rate limits far above
+what the bench sends, so that the bench measures delivery and not throttling.
+Everything it starts it stops, and it deletes its queues, keys and database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from chat_testkit.process import ServiceProcess
+from chat_testkit.services import (
+    EmbeddedMongo,
+    ServiceNotFound,
+    find_rabbitmq,
+    find_redis,
+    free_port,
+    port_open,
+    spawn_embedded_mongodb,
+)
+
+from .procstat import pid_listening_on
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_DIR = ROOT / ".dev" / "bench"
+
+# Far above anything a scenario sends per user: the bench measures delivery, not throttling.
+UNTHROTTLED = {
+    "RATE_SEND": "1000000",
+    "RATE_SEND_BURST": "1000000",
+    "RATE_TYPING": "1000000",
+    "RATE_TYPING_BURST": "1000000",
+    "RATE_OTHER": "1000000",
+    "RATE_OTHER_BURST": "1000000",
+}
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def _port_of(url: str, default: int) -> tuple[str, int]:
+    parsed = urlparse(url)
+    return parsed.hostname or "127.0.0.1", parsed.port or default
+
+
+def _local(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class Stack:
+    """URLs of the services, and the processes whose CPU and memory the report shows."""
+
+    auth_url: str
+    message_url: str
+    gateway_urls: list[str]
+    own: bool
+    namespace: str
+    db: str
+    redis_url: str = ""
+    amqp_url: str = ""
+    mongodb_url: str = ""
+    service_env: dict[str, str] = field(default_factory=dict)
+    gateway_env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path = BENCH_DIR / "logs"
+    processes: list[ServiceProcess] = field(default_factory=list)
+    gateways: list[ServiceProcess] = field(default_factory=list)
+    mongo: EmbeddedMongo | None = None
+    mongo_dir: Path | None = None
+    drop_db: bool = False
+
+    # --- what the report measures ---------------------------------------------------------
+
+    def pids(self, gateway_urls: list[str] | None = None) -> dict[str, int]:
+        """Every server process worth watching, by role, found by the port it listens on."""
+        found: dict[str, int] = {}
+
+        def by_port(name: str, url: str, default: int) -> None:
+            host, port = _port_of(url, default)
+            if _local(host):
+                pid = pid_listening_on(port)
+                if pid is not None:
+                    found[name] = pid
+
+        by_port("auth", self.auth_url, 80)
+        by_port("message", self.message_url, 80)
+        for i, url in enumerate(self.gateway_urls if gateway_urls is None else gateway_urls):
+            by_port(f"gateway{i + 1}", url, 80)
+        if self.mongo is not None:
+            found["mongodb"] = self.mongo.process.pid
+        elif self.mongodb_url:
+            by_port("mongodb", self.mongodb_url.split(",")[0], 27017)
+        if self.redis_url:
+            by_port("redis", self.redis_url, 6379)
+        if self.amqp_url:
+            by_port("rabbitmq", self.amqp_url, 5672)
+        return found
+
+    # --- gateways the bench owns (storm) ---------------------------------------------------------
+
+    def start_gateway(self, port: int | None = None) -> ServiceProcess:
+        env = {**self.service_env, **self.gateway_env, "AUTH_URL": self.auth_url}
+        process = ServiceProcess("chat-gateway", env, self.log_dir, port=port or free_port())
+        process.start(timeout=60)
+        self.processes.append(process)
+        return process
+
+    def owned_gateway_urls(self) -> list[str]:
+        return [g.url for g in self.gateways]
+
+    def kill_gateway(self, index: int) -> None:
+        """SIGKILL: the gateway vanishes mid-flight, as a crashed machine would."""
+        self.gateways[index].kill()
+
+    def restart_gateway(self, index: int) -> None:
+        gateway = self.gateways[index]
+        gateway.kill()
+        gateway.start(timeout=60)
+
+    def restart_gateways(self) -> None:
+        """Fresh gateway processes (so that a memory delta starts from a clean heap)."""
+        with ThreadPoolExecutor(max_workers=max(1, len(self.gateways))) as pool:
+            list(pool.map(lambda g: g.restart(timeout=60), self.gateways))
+
+    # --- shutting down ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with ThreadPoolExecutor(max_workers=max(1, len(self.processes))) as pool:
+            list(pool.map(lambda p: p.stop(timeout=20), reversed(self.processes)))
+        self.processes.clear()
+        if self.mongo is not None:
+            self.mongo.process.terminate()
+            try:
+                self.mongo.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.mongo.process.kill()
+                self.mongo.process.wait(10)
+            self.mongo = None
+        if self.mongo_dir is not None:
+            shutil.rmtree(self.mongo_dir, ignore_errors=True)
+        elif self.drop_db and self.mongodb_url:
+            with contextlib.suppress(Exception):
+                _drop_database(self.mongodb_url, self.db)
+        if self.own:
+            # Only a namespace of our own is ours to clean; a running stack's is not.
+            with contextlib.suppress(Exception):
+                _delete_redis_keys(self.redis_url, self.namespace)
+            with contextlib.suppress(Exception):
+                asyncio.run(_delete_broker_names(self.amqp_url, self.namespace))
+
+
+def _drop_database(url: str, db: str) -> None:
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, object]] = MongoClient(url, serverSelectionTimeoutMS=5000)
+    try:
+        client.drop_database(db)
+    finally:
+        client.close()
+
+
+def _delete_redis_keys(url: str, namespace: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        batch: list[bytes] = []
+        for key in client.scan_iter(f"{namespace}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                client.unlink(*batch)
+                batch.clear()
+        if batch:
+            client.unlink(*batch)
+    finally:
+        client.close()
+
+
+async def _delete_broker_names(url: str, namespace: str) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(url, timeout=5)
+    try:
+        channel = await connection.channel()
+        for queue in ("message.commands", "message.users", "gateway.events"):
+            for name in (f"{namespace}.{queue}", f"{namespace}.{queue}.dead"):
+                await channel.queue_delete(name)
+        for exchange in (f"{namespace}.events", f"{namespace}.events.dead"):
+            await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()
+
+
+def _infrastructure() -> tuple[str, str]:
+    try:
+        redis_url = find_redis().url
+        amqp_url = find_rabbitmq().url
+    except ServiceNotFound as exc:
+        raise StackError(str(exc)) from None
+    return redis_url, amqp_url
+
+
+def start_own_stack(
+    *,
+    gateways: int,
+    mongodb_url: str | None,
+    db: str | None,
+    extra_env: dict[str, str],
+    log_root: Path | None = None,
+    log: bool = True,
+) -> Stack:
+    """Embedded MongoDB (unless a URL is given), auth, message and `gateways` gateways."""
+    run_id = uuid.uuid4().hex[:8]
+    namespace = f"bench{run_id}"
+    redis_url, amqp_url = _infrastructure()
+    log_dir = (log_root or BENCH_DIR / "logs") / run_id
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(
+        auth_url="",
+        message_url="",
+        gateway_urls=[],
+        own=True,
+        namespace=namespace,
+        db=db or f"bench_{run_id}",
+        redis_url=redis_url,
+        amqp_url=amqp_url,
+        log_dir=log_dir,
+        drop_db=db is None,
+    )
+    try:
+        if mongodb_url:
+            stack.mongodb_url = mongodb_url
+        else:
+            if db is None:
+                stack.mongo_dir = Path(tempfile.mkdtemp(prefix="mongo-", dir=BENCH_DIR))
+                storage = stack.mongo_dir
+            else:
+                # A named database survives the run, so that its users can be reused.
+                storage = BENCH_DIR / "mongo"
+                storage.mkdir(parents=True, exist_ok=True)
+            stack.mongo = spawn_embedded_mongodb(free_port(), str(storage), log_dir / "mongodb.log")
+            stack.mongodb_url = stack.mongo.url
+        key_file = (BENCH_DIR / "jwt-private.pem") if db else (log_dir / "jwt-private.pem")
+        stack.service_env = {
+            "CHAT_ENV": "dev",
+            "MONGODB_URL": stack.mongodb_url,
+            "MONGODB_DB": stack.db,
+            "REDIS_URL": redis_url,
+            "AMQP_URL": amqp_url,
+            "NAMESPACE": namespace,
+            "JWT_PRIVATE_KEY_FILE": str(key_file),
+            # Long enough for any run, so that no token expires mid-measurement.
+            "ACCESS_TOKEN_TTL_SECONDS": "14400",
+            "DRAIN_SECONDS": "2",
+            **extra_env,
+        }
+        stack.gateway_env = dict(UNTHROTTLED)
+        for key in list(stack.gateway_env):
+            if key in extra_env:
+                stack.gateway_env[key] = extra_env[key]
+        auth = ServiceProcess("chat-auth", stack.service_env, log_dir, port=free_port())
+        auth.start(timeout=60)
+        stack.processes.append(auth)
+        stack.auth_url = auth.url
+        env = {**stack.service_env, "AUTH_URL": auth.url}
+        message = ServiceProcess("chat-message", env, log_dir, port=free_port())
+        gateway_procs = [
+            ServiceProcess("chat-gateway", {**env, **stack.gateway_env}, log_dir, port=free_port())
+            for _ in range(gateways)
+        ]
+        with ThreadPoolExecutor(max_workers=gateways + 1) as pool:
+            futures = [pool.submit(p.start, 60) for p in (message, *gateway_procs)]
+            stack.processes.extend([message, *gateway_procs])
+            for future in futures:
+                future.result()
+        stack.message_url = message.url
+        stack.gateways = gateway_procs
+        stack.gateway_urls = [g.url for g in gateway_procs]
+        stack.service_env["AUTH_URL"] = auth.url
+    except BaseException:
+        stack.close()
+        raise
+    if log:
+        print(
+            f"bench stack up (namespace {namespace}, db {stack.db}, logs {log_dir})",
+            file=sys.stderr,
+            flush=True,
+        )
+    return stack
+
+
+def external_stack(
+    *,
+    auth_url: str,
+    message_url: str,
+    gateway_urls: list[str],
+    mongodb_url: str | None,
+    db: str,
+    namespace: str,
+) -> Stack:
+    """A running stack (`make dev`, say), reached by its URLs; nothing of it is stopped."""
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    if not mongodb_url:
+        for port in (27017, 27018):
+            if port_open("127.0.0.1", port):
+                mongodb_url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+                break
+    for url in (auth_url, message_url, *gateway_urls):
+        host, port = _port_of(url, 80)
+        if not port_open(host, port, timeout=2):
+            raise StackError(f"nothing answers at {url}: start the stack (`make dev`) first")
+    return Stack(
+        auth_url=auth_url.rstrip("/"),
+        message_url=message_url.rstrip("/"),
+        gateway_urls=[u.rstrip("/") for u in gateway_urls],
+        own=False,
+        namespace=namespace,
+        db=db,
+        redis_url=redis_url,
+        amqp_url=amqp_url,
+        mongodb_url=mongodb_url or "",
+        log_dir=BENCH_DIR / "logs" / f"ext-{uuid.uuid4().hex[:8]}",
+    )
+
+
+def own_gateways_for(stack: Stack, count: int, extra_env: dict[str, str]) -> None:
+    """Gateways of the bench's own on a running stack's Redis, broker and namespace (storm).
+
+    A crash test needs processes the bench may kill; these join the running stack as
+    extra instances (same namespace, same auth) and are stopped after the scenario.
+    """
+    if stack.gateways:
+        return
+    stack.log_dir.mkdir(parents=True, exist_ok=True)
+    stack.service_env = {
+        "CHAT_ENV": os.environ.get("CHAT_ENV", "dev"),
+        "REDIS_URL": stack.redis_url,
+        "AMQP_URL": stack.amqp_url,
+        "NAMESPACE": stack.namespace,
+        "AUTH_URL": stack.auth_url,
+        "DRAIN_SECONDS": "2",
+        **extra_env,
+    }
+    stack.gateway_env = {**UNTHROTTLED, **{k: v for k, v in extra_env.items() if k in UNTHROTTLED}}
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        started = list(pool.map(lambda _: stack.start_gateway(), range(count)))
+    stack.gateways = started
+
+
+def stop_own_gateways(stack: Stack) -> None:
+    if stack.own:
+        return
+    for gateway in stack.gateways:
+        gateway.stop(timeout=20)
+        if gateway in stack.processes:
+            stack.processes.remove(gateway)
+    stack.gateways = []

@@ -1,0 +1,561 @@
+"""A load generator process: its share of the devices, its share of the send schedule.
+
+Open loop: message j of the scenario is due at t0 + j / rate whatever happened
+to the ones before it; worker w sends the j with j % workers == w. Each send
+records how late it went out (send lag: the generator's own lateness), its
+acknowledgement latency and, on every other device that gets `message:new`,
+the end-to-end latency. Both latencies are measured from the time the message
+was *due*, so a slow server shows up as latency and cannot lower the load.
+The due time travels in the message text, so any process can compute the
+delivery latency (processes on one machine share its clock).
+
+A device that loses its connection reconnects (to the next gateway of its
+list, after a random delay) and calls `sync` with the last seq it holds per
+conversation, as an app does; sends due meanwhile wait in its outbox and are
+sent again with the same client_msg_id, so the server can deduplicate them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .client import ConnectFailed, SocketClient
+from .histogram import Histogram
+from .plan import DeviceFate, DeviceSpec, WorkerPlan, WorkerResult
+
+# How a device came to hold a seq.
+LIVE, SYNCED, OWN = 1, 2, 3
+SYNC_PAGES_MAX = 100
+
+
+class Pending:
+    __slots__ = ("attempts", "client_msg_id", "conv", "due", "kind", "payload", "sent_at")
+
+    def __init__(
+        self, kind: str, due: float, conv: int, client_msg_id: str, payload: dict[str, Any]
+    ) -> None:
+        self.kind = kind
+        self.due = due
+        self.conv = conv
+        self.client_msg_id = client_msg_id
+        self.payload = payload
+        self.sent_at = 0.0
+        self.attempts = 0
+
+
+class Device:
+    """One device of one user: a connection, what it holds, what it still has to send."""
+
+    def __init__(self, gen: Generator, spec: DeviceSpec) -> None:
+        self.gen = gen
+        self.spec = spec
+        self.index = spec.index
+        self.convs = gen.plan.user_convs.get(spec.user, [])
+        self.client: SocketClient | None = None
+        self.gateway = 0
+        self.pending: dict[int, Pending] = {}
+        self.outbox: list[Pending] = []
+        self.held: dict[int, dict[int, int]] = {c: {} for c in self.convs}
+        self.maxseen: dict[int, int] = {c: gen.plan.conv_base[c] for c in self.convs}
+        self.contig: dict[int, int] = {c: gen.plan.conv_base[c] for c in self.convs}
+        self.fate: DeviceFate | None = None
+        self.sync_pages = 0
+        self.reconnecting = False
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.connected
+
+    # --- connection ---------------------------------------------------------------------------
+
+    async def connect(self) -> bool:
+        url = self.spec.gateways[self.gateway]
+        client = SocketClient(url, self.spec.token, self.on_event, self.on_ack, self.on_close)
+        await client.open(self.gen.plan.connect_timeout)
+        self.client = client
+        return True
+
+    def on_close(self, client: SocketClient) -> None:
+        if client is not self.client or self.gen.finishing:
+            return
+        gen = self.gen
+        now = time.time()
+        gen.count("disconnects")
+        self.fate = DeviceFate(self.index, now, None, None, client.url)
+        gen.fates.append(self.fate)
+        # Sends in flight may or may not have been stored: send them again after reconnecting,
+        # with the same client_msg_id, and the server returns the stored one if it was.
+        for pending in self.pending.values():
+            if pending.kind == "send":
+                self.outbox.append(pending)
+        self.pending.clear()
+        gen.busy.discard(self)
+        self.schedule_reconnect(first=True)
+
+    def schedule_reconnect(self, first: bool) -> None:
+        if self.reconnecting or self.gen.finishing:
+            return
+        self.reconnecting = True
+        jitter = self.gen.plan.reconnect_jitter
+        delay = self.gen.rng.uniform(0, jitter) if first else 0.5 + self.gen.rng.uniform(0, 0.5)
+        asyncio.get_running_loop().call_later(delay, self._reconnect_now)
+
+    def _reconnect_now(self) -> None:
+        task = asyncio.ensure_future(self.reconnect())
+        self.gen.tasks.add(task)
+        task.add_done_callback(self.gen.tasks.discard)
+
+    async def reconnect(self) -> None:
+        gen = self.gen
+        self.gateway = (self.gateway + 1) % len(self.spec.gateways)
+        try:
+            await self.connect()
+        except ConnectFailed as exc:
+            gen.error(f"reconnect:{exc.code}")
+            self.reconnecting = False
+            self.schedule_reconnect(first=False)
+            return
+        self.reconnecting = False
+        gen.count("reconnects")
+        if self.fate is not None:
+            self.fate.reconnected_at = time.time()
+        outbox, self.outbox = self.outbox, []
+        for pending in outbox:
+            if pending.attempts:
+                gen.count("resent")
+            self.send(pending)
+        self.sync_pages = 0
+        self.sync()
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def send(self, pending: Pending) -> None:
+        client = self.client
+        if client is None or not client.connected:
+            self.outbox.append(pending)
+            return
+        pending.sent_at = time.time()
+        pending.attempts += 1
+        ack = client.emit(
+            "message:send" if pending.kind == "send" else pending.kind, pending.payload
+        )
+        self.pending[ack] = pending
+        self.gen.busy.add(self)
+
+    def sync(self) -> None:
+        cursors = {}
+        for conv in self.convs:
+            held = self.held[conv]
+            c = self.contig[conv]
+            while c + 1 in held:
+                c += 1
+            self.contig[conv] = c
+            cursors[self.gen.plan.conv_ids[conv]] = c
+        self.send(Pending("sync", time.time(), -1, "", {"cursors": cursors}))
+
+    def on_ack(self, ack: int, data: str) -> None:
+        pending = self.pending.pop(ack, None)
+        if not self.pending:
+            self.gen.busy.discard(self)
+        if pending is None:
+            return  # answered after its timeout
+        gen = self.gen
+        now = time.time()
+        try:
+            body = json.loads(data)[0]
+        except (ValueError, IndexError, KeyError):
+            gen.error(f"{pending.kind}:malformed_ack")
+            return
+        if not body.get("ok"):
+            code = str((body.get("error") or {}).get("code") or "unknown")
+            gen.error(f"{pending.kind}:{code}")
+            if pending.kind == "sync":
+                self.schedule_sync_retry()
+            return
+        if pending.kind == "sync":
+            self.on_synced(body, now)
+            return
+        message = body.get("message") or {}
+        seq = int(message.get("seq", 0))
+        gen.on_acked(self, pending, seq, str(message.get("id", "")), now)
+        self.held[pending.conv][seq] = OWN
+
+    def schedule_sync_retry(self) -> None:
+        # A refused sync is retried once a second while the run lasts.
+        loop = asyncio.get_running_loop()
+        loop.call_later(1.0, lambda: None if self.gen.finishing else self.sync())
+
+    def on_synced(self, body: dict[str, Any], now: float) -> None:
+        gen = self.gen
+        more = False
+        for entry in body.get("conversations") or []:
+            conv = gen.conv_index.get(str(entry.get("conversation", {}).get("id")))
+            if conv is None or conv not in self.held:
+                continue
+            for message in entry.get("messages") or []:
+                self.receive(message, now, SYNCED)
+            more = more or bool(entry.get("has_more"))
+        self.sync_pages += 1
+        if more and self.sync_pages < SYNC_PAGES_MAX:
+            self.sync()
+            return
+        gen.count("syncs")
+        if self.fate is not None and self.fate.synced_at is None:
+            self.fate.synced_at = now
+
+    # --- receiving ------------------------------------------------------------------------------
+
+    def on_event(self, packet: str) -> None:
+        gen = self.gen
+        if not packet.startswith('42["message:new",'):
+            gen.count("other_events")
+            return
+        try:
+            message = json.loads(packet[2:])[1]
+        except (ValueError, IndexError):
+            gen.error("event:malformed")
+            return
+        self.receive(message, time.time(), LIVE)
+
+    def receive(self, message: dict[str, Any], now: float, source: int) -> None:
+        gen = self.gen
+        client_msg_id = str(message.get("client_msg_id") or "")
+        if not client_msg_id.startswith(gen.prefix):
+            if source == LIVE:
+                gen.count("foreign_messages")
+            return
+        conv = gen.conv_index.get(str(message.get("conversation_id")))
+        if conv is None or conv not in self.held:
+            gen.error("event:unexpected_conversation")
+            return
+        seq = int(message.get("seq", 0))
+        held = self.held[conv]
+        sender = int(client_msg_id.split(".", 2)[1])
+        if sender == self.index:
+            if source == LIVE:
+                gen.count("echo")
+            held.setdefault(seq, OWN)
+            return
+        previous = held.get(seq)
+        if previous is not None:
+            if source == LIVE and previous == LIVE:
+                gen.count("duplicates")
+            return
+        held[seq] = source
+        gen.delivered += 1
+        if source == LIVE:
+            gen.live += 1
+            if seq < self.maxseen[conv]:
+                gen.count("out_of_order")
+            else:
+                self.maxseen[conv] = seq
+            try:
+                due = float(str(message.get("text", "")).split(" ", 1)[0])
+            except ValueError:
+                gen.error("event:bad_text")
+                return
+            if due >= gen.measure_from:
+                gen.e2e.record(now - due)
+                gen.e2e_interval.record(now - due)
+        else:
+            gen.count("via_sync")
+        gen.last_delivery = now
+
+
+class Generator:
+    """The devices and the schedule of one worker process."""
+
+    def __init__(self, plan: WorkerPlan, pipe: Connection) -> None:
+        self.plan = plan
+        self.pipe = pipe
+        self.tag = plan.tag
+        self.prefix = plan.tag + "."
+        # Reconnect jitter and slot order, reproducible per seed: no secret in it.
+        self.rng = random.Random(plan.seed * 7919 + plan.worker)  # noqa: S311
+        self.conv_index = {cid: i for i, cid in enumerate(plan.conv_ids)}
+        self.devices: dict[int, Device] = {}
+        self.busy: set[Device] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.fates: list[DeviceFate] = []
+        self.counters: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        self.acked: list[tuple[int, int, int]] = []
+        self.acked_ids: dict[str, str] = {}
+        self.hists = {name: Histogram() for name in ("ack", "lag", "connect")}
+        self.e2e = Histogram()
+        self.e2e_interval = Histogram()
+        self.ack_interval = Histogram()
+        self.lag_interval = Histogram()
+        self.delivered = 0
+        self.live = 0
+        self.expected = 0
+        self.sent = 0
+        self.acks_ok = 0
+        self.t0 = 0.0
+        self.measure_from = float("inf")
+        self.last_delivery = 0.0
+        self.times: dict[str, float] = {}
+        self.finishing = False
+        self.done = asyncio.Event()
+        self.schedule_task: asyncio.Task[None] | None = None
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    def error(self, code: str) -> None:
+        self.errors[code] = self.errors.get(code, 0) + 1
+
+    # --- acks -----------------------------------------------------------------------------------
+
+    def on_acked(
+        self, device: Device, pending: Pending, seq: int, message_id: str, now: float
+    ) -> None:
+        previous = self.acked_ids.get(pending.client_msg_id)
+        if previous is not None:
+            # A resend answered: the same message must come back, never a second one.
+            if previous != message_id:
+                self.count("duplicate_stores")
+            return
+        self.acked_ids[pending.client_msg_id] = message_id
+        self.acks_ok += 1
+        self.acked.append((pending.conv, seq, device.index))
+        self.expected += self.plan.conv_devices[pending.conv] - 1
+        if pending.due >= self.measure_from:
+            self.hists["ack"].record(now - pending.due)
+            self.ack_interval.record(now - pending.due)
+        self.times["last_ack"] = now
+
+    def sweep_timeouts(self) -> None:
+        now = time.time()
+        limit = self.plan.ack_timeout
+        for device in list(self.busy):
+            expired = [a for a, p in device.pending.items() if now - p.sent_at > limit]
+            for ack in expired:
+                pending = device.pending.pop(ack)
+                self.error(f"{pending.kind}:timeout")
+                if pending.kind == "sync":
+                    device.schedule_sync_retry()
+            if not device.pending:
+                self.busy.discard(device)
+
+    def in_flight(self) -> int:
+        return sum(len(d.pending) for d in self.busy) + sum(
+            len(d.outbox) for d in self.devices.values() if d.outbox
+        )
+
+    # --- phases ---------------------------------------------------------------------------------
+
+    async def connect_all(self) -> None:
+        plan = self.plan
+        semaphore = asyncio.Semaphore(plan.connect_concurrency)
+        self.times["connect_start"] = time.time()
+
+        async def one(spec: DeviceSpec) -> None:
+            device = Device(self, spec)
+            self.devices[spec.index] = device
+            async with semaphore:
+                started = time.time()
+                try:
+                    await device.connect()
+                except ConnectFailed as exc:
+                    self.error(f"connect:{exc.code}")
+                    return
+                now = time.time()
+                self.hists["connect"].record(now - started)
+                self.times["connect_end"] = max(self.times.get("connect_end", 0.0), now)
+                self.count("connected")
+
+        await asyncio.gather(*(one(spec) for spec in plan.devices))
+
+    async def run_schedule(self, t0: float) -> None:
+        plan = self.plan
+        self.t0 = t0
+        self.measure_from = t0 + plan.warmup
+        slots = list(plan.send_slots)
+        if not slots or plan.rate <= 0:
+            return
+        self.rng.shuffle(slots)
+        total = int(plan.rate * plan.duration)
+        mine = list(range(plan.worker, total, plan.workers))
+        self.times["first_due"] = t0 + (mine[0] / plan.rate) if mine else t0
+        # The text is the due time (17 characters), a space and padding up to `size`.
+        pad = "x" * max(0, plan.size - 18)
+        k = 0
+        while k < len(mine) and not self.finishing:
+            due = t0 + mine[k] / plan.rate
+            now = time.time()
+            if due > now:
+                await asyncio.sleep(due - now)
+                now = time.time()
+            while k < len(mine):
+                due = t0 + mine[k] / plan.rate
+                if due > now:
+                    break
+                device_index, conv = slots[k % len(slots)]
+                device = self.devices.get(device_index)
+                client_msg_id = f"{self.tag}.{device_index}.{mine[k]}"
+                payload = {
+                    "conversation_id": plan.conv_ids[conv],
+                    "client_msg_id": client_msg_id,
+                    "text": f"{due:.6f} {pad}",
+                }
+                lag = now - due
+                self.hists["lag"].record(lag)
+                self.lag_interval.record(lag)
+                self.sent += 1
+                if device is not None:
+                    device.send(Pending("send", due, conv, client_msg_id, payload))
+                else:
+                    self.error("send:no_device")
+                k += 1
+                now = time.time()
+        self.times["last_sent"] = time.time()
+
+    # --- reporting --------------------------------------------------------------------------------
+
+    def progress(self) -> dict[str, Any]:
+        snapshot = {
+            "sent": self.sent,
+            "acked": self.acks_ok,
+            "delivered": self.delivered,
+            "live": self.live,
+            "expected": self.expected,
+            "in_flight": self.in_flight(),
+            "connected": sum(1 for d in self.devices.values() if d.connected),
+            "errors": sum(self.errors.values()),
+            "synced": sum(1 for f in self.fates if f.synced_at is not None),
+            "fates": len(self.fates),
+            "ack": self.ack_interval.to_wire(),
+            "e2e": self.e2e_interval.to_wire(),
+            "lag": self.lag_interval.to_wire(),
+        }
+        self.ack_interval, self.e2e_interval, self.lag_interval = (
+            Histogram(),
+            Histogram(),
+            Histogram(),
+        )
+        return snapshot
+
+    def result(self) -> WorkerResult:
+        held: dict[int, dict[int, list[int]]] = {}
+        down: list[int] = []
+        for index, device in self.devices.items():
+            if not device.connected:
+                down.append(index)
+                continue
+            held[index] = {conv: sorted(seqs) for conv, seqs in device.held.items() if seqs}
+        counters = dict(self.counters)
+        counters.update(
+            sent=self.sent,
+            acked=self.acks_ok,
+            delivered=self.delivered,
+            live=self.live,
+            expected=self.expected,
+        )
+        hists = {name: h.to_wire() for name, h in self.hists.items()}
+        hists["e2e"] = self.e2e.to_wire()
+        self.times["last_delivery"] = self.last_delivery
+        return WorkerResult(
+            worker=self.plan.worker,
+            hists=hists,
+            counters=counters,
+            errors=dict(self.errors),
+            acked=self.acked,
+            held=held,
+            down=down,
+            fates=self.fates,
+            times=self.times,
+        )
+
+    def close_all(self) -> None:
+        self.finishing = True
+        for device in self.devices.values():
+            if device.client is not None:
+                device.client.close()
+
+
+async def _serve(plan: WorkerPlan, pipe: Connection) -> None:
+    gen = Generator(plan, pipe)
+    loop = asyncio.get_running_loop()
+    commands: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+
+    def readable() -> None:
+        try:
+            while pipe.poll():
+                commands.put_nowait(pipe.recv())
+        except (EOFError, OSError):
+            commands.put_nowait(("finish",))
+            loop.remove_reader(pipe.fileno())
+
+    loop.add_reader(pipe.fileno(), readable)
+    # uvloop makes a watched descriptor non-blocking; a result bigger than the pipe's buffer
+    # must then wait for the coordinator to read it, not fail with EAGAIN.
+    os.set_blocking(pipe.fileno(), True)
+
+    async def ticker(every: float, job: Callable[[], None]) -> None:
+        while True:
+            await asyncio.sleep(every)
+            job()
+
+    sweeper = asyncio.create_task(ticker(0.2, gen.sweep_timeouts))
+    reporter: asyncio.Task[None] | None = None
+    try:
+        while True:
+            command = await commands.get()
+            name = command[0]
+            if name == "ping":
+                pipe.send(("ready", plan.worker))
+            elif name == "connect":
+                reporter = reporter or asyncio.create_task(
+                    ticker(1.0, lambda: pipe.send(("progress", plan.worker, gen.progress())))
+                )
+                await gen.connect_all()
+                # What exists now lives until the end: keep the collector off it while measuring.
+                gc.collect()
+                gc.freeze()
+                pipe.send(("connected", plan.worker, gen.progress()))
+            elif name == "run":
+                gen.schedule_task = asyncio.create_task(gen.run_schedule(float(command[1])))
+            elif name == "finish":
+                gen.finishing = True
+                if gen.schedule_task is not None:
+                    gen.schedule_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await gen.schedule_task
+                if reporter is not None:
+                    reporter.cancel()
+                result = gen.result()
+                gen.close_all()
+                pipe.send(("result", plan.worker, result))
+                break
+    finally:
+        sweeper.cancel()
+        loop.remove_reader(pipe.fileno())
+        for task in list(gen.tasks):
+            task.cancel()
+        await asyncio.sleep(0.2)  # let the close frames go out
+
+
+def worker_main(plan: WorkerPlan, pipe: Connection) -> None:
+    """Entry point of a generator process."""
+    # Ctrl-C reaches the whole process group: the coordinator decides when we stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if plan.use_uvloop:
+        try:
+            import uvloop
+
+            uvloop.run(_serve(plan, pipe))
+            return
+        except ImportError:
+            pass
+    asyncio.run(_serve(plan, pipe))
