@@ -244,6 +244,33 @@ class EventTap:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), min(remaining, 0.5))
 
+    async def wait_for_keys(
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        key: Callable[[dict[str, Any]], str],
+        expected: set[str],
+        *,
+        timeout: float = 10.0,
+    ) -> set[str]:
+        """Keys of the envelopes matching `predicate`, once they include every expected key.
+
+        Unlike `wait_for` with a count, redelivered duplicates do not make it return early.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = {key(e) for e in self.envelopes if predicate(e)}
+            if expected <= found:
+                return found
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                missing = sorted(expected - found)
+                raise AssertionError(
+                    f"{len(missing)} expected events missing after {timeout}s: {missing[:5]}"
+                )
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), min(remaining, 0.5))
+
     async def close(self) -> None:
         if self.connection is not None:
             await self.connection.close()

@@ -210,18 +210,20 @@ async def test_sends_succeed_while_the_broker_is_down_and_events_follow(
                 and e["data"]["message"]["conversation_id"] == conversation
             )
 
+        stored = await api.all_messages(alice, cid)
+        assert [m["seq"] for m in stored] == list(range(1, 14))
+        stored_ids = {m["id"] for m in stored}
         try:
-            await tap.wait_for(created_in(cid), count=13, timeout=45)
+            created = await tap.wait_for_keys(
+                created_in(cid), lambda e: e["data"]["message"]["id"], stored_ids, timeout=45
+            )
         except AssertionError as exc:
             # Say which side failed: events still staged (the service) or lost on the way.
             client: MongoClient[dict[str, Any]] = MongoClient(service_env["MONGODB_URL"])
             staged = client[service_env["MONGODB_DB"]]["outbox"].count_documents({})
             client.close()
             raise AssertionError(f"{exc}; the service's outbox still holds {staged}") from None
-        stored = await api.all_messages(alice, cid)
-        created = {e["data"]["message"]["id"] for e in tap.unique("message.created").values()}
-        assert created == {m["id"] for m in stored}
-        assert [m["seq"] for m in stored] == list(range(1, 14))
+        assert created == stored_ids
 
         updated = await tap.wait_for(lambda e: e["type"] == "message.updated", timeout=15)
         assert updated[0]["data"]["message"]["text"] == "edited during"

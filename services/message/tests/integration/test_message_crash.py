@@ -123,17 +123,14 @@ async def assert_nothing_acknowledged_was_lost(
     assert set(by_key) == set(traffic.acked)
 
     # Every stored message's `message.created` reaches the exchange, duplicates aside.
-    await stack.tap.wait_for(
+    stored_ids = {m["id"] for m in stored}
+    created = await stack.tap.wait_for_keys(
         lambda e: e["type"] == "message.created" and e["data"]["message"]["conversation_id"] == cid,
-        count=n,
+        lambda e: e["data"]["message"]["id"],
+        stored_ids,
         timeout=30,
     )
-    created = {
-        e["data"]["message"]["id"]
-        for e in stack.tap.unique("message.created").values()
-        if e["data"]["message"]["conversation_id"] == cid
-    }
-    assert created == {m["id"] for m in stored}
+    assert created == stored_ids
 
 
 async def group_of_senders(stack: Stack) -> tuple[list[User], str]:
