@@ -11,7 +11,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from chat_contracts import Envelope, PresenceChanged
-from chat_platform.outbox import Outbox
+from chat_platform.outbox import Outbox, Staged
 from chat_platform.rabbit import Broker
 from chat_testkit.amqp import Rabbit
 from chat_testkit.waiting import eventually
@@ -33,15 +33,15 @@ async def write_and_stage(
     db: AsyncDatabase[Document],
     outbox: Outbox,
     envelopes: list[Envelope],
-) -> None:
+) -> Staged:
     """A business write and its events in one transaction, as the services do it."""
 
-    async def write(session: AsyncClientSession) -> None:
+    async def write(session: AsyncClientSession) -> Staged:
         await db["things"].insert_one({"_id": envelopes[0].id}, session=session)
-        await outbox.stage(envelopes, session)
+        return await outbox.stage(envelopes, session)
 
     async with client.start_session() as session:
-        await session.with_transaction(write)
+        return await session.with_transaction(write)
 
 
 async def received_ids(rabbit: Rabbit, queue: AbstractQueue, count: int) -> list[str]:
@@ -56,10 +56,13 @@ async def test_staged_events_are_published_after_commit(
 ) -> None:
     watcher = await rabbit.watch()
     envelopes = [presence("u1"), presence("u2")]
-    await write_and_stage(mongo_client, mongo_db, outbox, envelopes)
-    assert await mongo_db["outbox"].count_documents({}) == 2
+    staged = await write_and_stage(mongo_client, mongo_db, outbox, envelopes)
+    # One document for the transaction's events, however many there are.
+    stored = await mongo_db["outbox"].find().to_list()
+    assert [d["_id"] for d in stored] == [staged.id]
+    assert [e["id"] for e in stored[0]["envelopes"]] == [e.id for e in envelopes]
 
-    assert await outbox.publish_after_commit(envelopes) == 2
+    assert await outbox.publish_after_commit(staged) == 2
     assert await received_ids(rabbit, watcher, 2) == [e.id for e in envelopes]
     # Deleting published events is deferred and batched; flush() does it now.
     await outbox.flush()
@@ -127,8 +130,8 @@ async def test_events_wait_in_the_outbox_while_the_broker_is_down(
     disconnected = Broker(amqp_url, rabbit.exchange, name="not-started")
     offline = Outbox(mongo_db["outbox"], disconnected)
     envelope = presence("u1")
-    await write_and_stage(mongo_client, mongo_db, offline, [envelope])
-    assert await offline.publish_after_commit([envelope]) == 0
+    staged = await write_and_stage(mongo_client, mongo_db, offline, [envelope])
+    assert await offline.publish_after_commit(staged) == 0
     assert await mongo_db["outbox"].count_documents({}) == 1
 
     # Another instance's relay (connected) picks it up.
@@ -144,8 +147,8 @@ async def test_published_events_leave_the_outbox_by_themselves(
     outbox: Outbox,
 ) -> None:
     envelopes = [presence(f"u{i}") for i in range(4)]
-    await write_and_stage(mongo_client, mongo_db, outbox, envelopes)
-    assert await outbox.publish_after_commit(envelopes) == 4
+    staged = await write_and_stage(mongo_client, mongo_db, outbox, envelopes)
+    assert await outbox.publish_after_commit(staged) == 4
 
     async def drained() -> bool:
         return await mongo_db["outbox"].count_documents({}) == 0

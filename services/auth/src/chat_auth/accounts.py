@@ -15,6 +15,7 @@ from chat_auth.users import store
 from chat_auth.users.models import LoginRequest, RegisterRequest
 from chat_contracts import Envelope, ErrorCode
 from chat_platform.errors import ApiError
+from chat_platform.outbox import Staged
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +38,19 @@ async def register(ctx: AuthContext, body: RegisterRequest) -> dict[str, Any]:
     doc = store.new_user_document(body.username, password_hash, body.email, body.display_name)
     event = Envelope.wrap(store.registered_event(doc), PRODUCER)
 
-    async def insert(session: AsyncClientSession) -> None:
+    async def insert(session: AsyncClientSession) -> Staged:
         await ctx.users.insert_one(doc, session=session)
-        await ctx.outbox.stage([event], session)
+        return await ctx.outbox.stage([event], session)
 
     try:
         # with_transaction retries a TransientTransactionError: on a MongoDB replica set two
         # concurrent registrations of one name conflict as a WriteConflict first, and the
         # retry turns that into the DuplicateKeyError (409) it really is, never a 500.
         async with ctx.mongo.start_session() as session:
-            await session.with_transaction(insert)
+            staged = await session.with_transaction(insert)
     except DuplicateKeyError as exc:
         raise store.duplicate_error(exc) from None
-    await ctx.outbox.publish_after_commit([event])
+    await ctx.outbox.publish_after_commit(staged)
     log.info("user registered", extra={"user_id": doc["_id"]})
     return _session(ctx, doc, await ctx.refresh_tokens.issue(doc["_id"]))
 

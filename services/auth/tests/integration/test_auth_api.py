@@ -184,7 +184,7 @@ async def test_registration_publishes_user_registered(
 
     # Published after the commit, so nothing is left for the relay (deleted in bulk, shortly).
     async def outbox_empty() -> bool:
-        return await auth_db["outbox"].count_documents({"_id": envelope.id}) == 0
+        return await auth_db["outbox"].count_documents({"envelopes.id": envelope.id}) == 0
 
     await eventually(outbox_empty, timeout=5, message="published event removed from the outbox")
 

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from chat_contracts import Envelope, ErrorCode
+from chat_contracts import ErrorCode
 from chat_message.context import MessageContext
 from chat_platform.errors import ApiError
+from chat_platform.outbox import Staged
 
 Req = TypeVar("Req")
 Res = TypeVar("Res")
@@ -75,10 +76,10 @@ class GroupCommit(Generic[Req, Res]):
     async def _write_batch(self, batch: list[Pending[Req, Res]]) -> None:
         raise NotImplementedError
 
-    def publish_in_background(self, events: Sequence[Envelope]) -> None:
+    def publish_in_background(self, staged: Staged) -> None:
         """Publish a committed batch's events without holding up the next batch."""
-        if events:
-            task = asyncio.create_task(self.ctx.outbox.publish_after_commit(events))
+        if staged.envelopes:
+            task = asyncio.create_task(self.ctx.outbox.publish_after_commit(staged))
             self._publishing.add(task)
             task.add_done_callback(self._publishing.discard)
 

@@ -9,6 +9,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chat_contracts import Envelope
 from chat_message.context import MessageContext
+from chat_platform.outbox import Staged
 
 T = TypeVar("T")
 
@@ -23,15 +24,13 @@ async def commit_then_publish(
     `events` may depend on what `write` returned. If publishing fails the
     events stay staged and the outbox relay publishes them later.
     """
-    staged: list[Envelope] = []
 
-    async def body(session: AsyncClientSession) -> T:
+    async def body(session: AsyncClientSession) -> tuple[T, Staged]:
         result = await write(session)
-        staged[:] = events(result) if callable(events) else list(events)
-        await ctx.outbox.stage(staged, session)
-        return result
+        staged = await ctx.outbox.stage(events(result) if callable(events) else events, session)
+        return result, staged
 
     async with ctx.transaction_sessions.start() as session:
-        result = await session.with_transaction(body)
+        result, staged = await session.with_transaction(body)
     await ctx.outbox.publish_after_commit(staged)
     return result

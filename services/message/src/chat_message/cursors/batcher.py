@@ -25,6 +25,7 @@ from chat_message.group_commit import GroupCommit, Pending
 from chat_message.ids import is_id
 from chat_message.views import sent_seq
 from chat_platform.mongo import Document
+from chat_platform.outbox import Staged
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +62,20 @@ class CursorBatcher(GroupCommit[CursorMove, bool]):
 
     async def _write_batch(self, batch: list[Pending[CursorMove, bool]]) -> None:
         BATCH_SIZE.observe(len(batch))
-        outcomes: list[bool | Exception] = []
-        events: list[Envelope] = []
 
-        async def body(session: AsyncClientSession) -> None:
-            outcomes[:], events[:] = await self._write(session, [p.request for p in batch])
-            await self.ctx.outbox.stage(events, session)
+        async def body(session: AsyncClientSession) -> tuple[list[bool | Exception], Staged]:
+            outcomes, events = await self._write(session, [p.request for p in batch])
+            return outcomes, await self.ctx.outbox.stage(events, session)
 
         try:
             async with self.ctx.transaction_sessions.start() as session:
-                await session.with_transaction(body)
+                outcomes, staged = await session.with_transaction(body)
         except Exception:
             log.exception("cursor batch failed")
             self.fail_all(batch, "The cursor could not be stored; retry.")
             return
         self.answer(batch, outcomes)
-        self.publish_in_background(events)
+        self.publish_in_background(staged)
 
     async def _write(
         self, session: AsyncClientSession, moves: list[CursorMove]

@@ -30,6 +30,7 @@ from chat_message.messages.models import SendCommand
 from chat_message.views import message_view, now_ms
 from chat_platform.errors import not_found
 from chat_platform.mongo import Document
+from chat_platform.outbox import Staged
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class SendBatcher(GroupCommit[SendCommand, SendResult]):
     async def _write_and_answer(self, batch: list[Pending[SendCommand, SendResult]]) -> None:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                outcomes, events = await self._commit(batch)
+                outcomes, staged = await self._commit(batch)
                 break
             except (DuplicateKeyError, BulkWriteError, SeqConflict):
                 # Another instance wrote to one of these conversations (or stored one of
@@ -123,21 +124,17 @@ class SendBatcher(GroupCommit[SendCommand, SendResult]):
         for pending in batch:
             SEND_SECONDS.observe(now - pending.queued_at)
         self.answer(batch, outcomes)
-        self.publish_in_background(events)
+        self.publish_in_background(staged)
 
     async def _commit(
         self, batch: list[Pending[SendCommand, SendResult]]
-    ) -> tuple[list[SendResult | Exception], list[Envelope]]:
-        results: list[SendResult | Exception] = []
-        events: list[Envelope] = []
-
-        async def body(session: AsyncClientSession) -> None:
-            results[:], events[:] = await self._write(session, [p.request for p in batch])
-            await self.ctx.outbox.stage(events, session)
+    ) -> tuple[list[SendResult | Exception], Staged]:
+        async def body(session: AsyncClientSession) -> tuple[list[SendResult | Exception], Staged]:
+            results, events = await self._write(session, [p.request for p in batch])
+            return results, await self.ctx.outbox.stage(events, session)
 
         async with self.ctx.transaction_sessions.start() as session:
-            await session.with_transaction(body)
-        return results, events
+            return await session.with_transaction(body)
 
     async def _write(
         self, session: AsyncClientSession, requests: list[SendCommand]
