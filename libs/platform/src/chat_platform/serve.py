@@ -41,6 +41,9 @@ def run(
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=30,
+        # Longer than a proxy keeps idle upstream connections (nginx: 60 s), so the server
+        # never closes one at the moment the proxy (or any pooled client) reuses it.
+        timeout_keep_alive=75,
         server_header=False,
     )
     server_factory(config).run()
