@@ -33,6 +33,7 @@ from chat_contracts.socket import (
 from chat_gateway import metrics
 from chat_gateway.connections import Connection, LocalConnections
 from chat_gateway.errors import EventError
+from chat_gateway.ordering import KeyedSequencer
 from chat_gateway.presence import Presence
 from chat_gateway.rooms import user_room, user_rooms
 from chat_gateway.settings import GatewaySettings
@@ -77,6 +78,7 @@ class Realtime:
             "typing": Rate(s.rate_typing, s.rate_typing_burst),
         }
         self.default_rate = Rate(s.rate_other, s.rate_other_burst)
+        self._device_order = KeyedSequencer()
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -94,13 +96,26 @@ class Realtime:
             "auth:refresh": (AuthRefreshPayload, self.auth_refresh),
         }
         for name, (model, handler) in events.items():
-            sio.on(name, self._event(name, model, handler))
+            sio.on(name, self._event(name, model, handler, ordered=name == "message:send"))
         sio.on("*", self.on_unknown)
 
     def _event(
-        self, name: str, model: type[BaseModel], handler: Handler
+        self, name: str, model: type[BaseModel], handler: Handler, *, ordered: bool = False
     ) -> Callable[..., Awaitable[dict[str, Any]]]:
+        """The Socket.IO handler of one client event.
+
+        `ordered`: one device's events of this kind are handled one after the other, in
+        the order the device sent them (the library runs each event in a task of its own,
+        so two quick sends could otherwise be stored the other way round).
+        """
+
         async def on_event(sid: str, *args: Any) -> dict[str, Any]:
+            if ordered:
+                # Nothing is awaited before this: the sequencer relies on arrival order.
+                return await self._device_order.run(sid, lambda: handle(sid, *args))
+            return await handle(sid, *args)
+
+        async def handle(sid: str, *args: Any) -> dict[str, Any]:
             metrics.EVENTS.labels("in", name).inc()
             self.in_flight += 1
             self._idle.clear()

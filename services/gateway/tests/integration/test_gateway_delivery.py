@@ -64,6 +64,18 @@ async def test_every_device_gets_every_message_once(
             assert message == sent[message["id"]], device.label
 
 
+async def test_one_devices_quick_sends_are_stored_in_the_order_it_sent_them(
+    api: Api, stack: Stack, devices: DeviceFactory
+) -> None:
+    alice, bob = await api.register_many(2)
+    cid = (await api.direct(alice, bob))["id"]
+    phone = await devices(alice, stack.gateways[0], "alice@gw1")
+    # All sent before the first is acknowledged; each is handled in a task of its own.
+    acks = await asyncio.gather(*(phone.send(cid, f"line {i}") for i in range(20)))
+    assert [m["text"] for m in acks] == [f"line {i}" for i in range(20)]
+    assert [m["seq"] for m in acks] == list(range(1, 21))
+
+
 async def test_edits_and_deletes_reach_every_device_once(
     api: Api, stack: Stack, devices: DeviceFactory
 ) -> None:
