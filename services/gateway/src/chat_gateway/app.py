@@ -115,7 +115,9 @@ class GatewayApp:
         )
         realtime.register()
         self.realtime = realtime
-        fanout = Fanout(self.sio, redis, commands, seen_prefix=settings.redis_key("fanout-seen"))
+        fanout = Fanout(
+            self.manager, redis, commands, seen_prefix=settings.redis_key("fanout-seen")
+        )
         consumer = Consumer(broker, fanout.consumer(settings.queue_name("gateway.events")))
         await commands.start()
         await consumer.start()

@@ -3,7 +3,8 @@
 One shared queue for all gateways: each event is handled by one instance,
 which emits through the Redis manager so that devices on every instance get
 it. Events can arrive twice (the outbox publishes at least once); the id of
-each is remembered for a while in Redis so a duplicate is dropped here, and
+each is remembered for a while in Redis, in the same script that publishes
+the emit, so a duplicate is dropped here for one round trip per event, and
 clients dedupe by message id and seq for whatever slips through.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import socketio
 from redis.asyncio import Redis
 
 from chat_contracts import (
@@ -27,6 +27,7 @@ from chat_contracts import (
 )
 from chat_gateway import metrics
 from chat_gateway.ordering import KeyedSequencer
+from chat_gateway.redis_link import HeartbeatRedisManager
 from chat_gateway.rooms import user_rooms
 from chat_platform.rabbit import CommandClient, ConsumerSpec
 
@@ -49,14 +50,14 @@ _MESSAGE_EVENTS = {
 class Fanout:
     def __init__(
         self,
-        sio: socketio.AsyncServer,
+        manager: HeartbeatRedisManager,
         redis: Redis,
         commands: CommandClient,
         *,
         seen_prefix: str,
         seen_ttl_seconds: int = 600,
     ) -> None:
-        self.sio = sio
+        self.manager = manager
         self.redis = redis
         self.commands = commands
         self.seen_prefix = seen_prefix
@@ -78,18 +79,15 @@ class Fanout:
         await self._sequencer.run(key, lambda: self._handle(envelope))
 
     async def _handle(self, envelope: Envelope) -> None:
-        seen = f"{self.seen_prefix}:{envelope.id}"
-        if await self.redis.exists(seen):
+        # Marked as seen by the publish itself, not before: an instance killed before it must
+        # not make the redelivered event look like a duplicate and drop it.
+        if await self._emit(envelope, envelope.unwrap(), envelope.data):
+            metrics.FANOUT_SECONDS.observe(max(0.0, time.time() - envelope.occurred_at.timestamp()))
+        else:
             metrics.DUPLICATE_EVENTS.inc()
-            return
-        await self._emit(envelope.unwrap(), envelope.data)
-        # Remembered once emitted, not before: an instance killed between the two must not
-        # make the redelivered event look like a duplicate and drop it (at least once; the
-        # rare double emit of two concurrent deliveries is deduped by clients).
-        await self.redis.set(seen, 1, ex=self.seen_ttl)
-        metrics.FANOUT_SECONDS.observe(max(0.0, time.time() - envelope.occurred_at.timestamp()))
 
-    async def _emit(self, event: Event, data: dict[str, Any]) -> None:
+    async def _emit(self, envelope: Envelope, event: Event, data: dict[str, Any]) -> bool:
+        """Emit the event to its members' devices; False if it was emitted before."""
         name: str
         payload: dict[str, Any]
         if isinstance(event, MessageCreated | MessageUpdated | MessageDeleted):
@@ -111,7 +109,17 @@ class Fanout:
             name, members = "presence", result["user_ids"]
             payload = event.model_dump(mode="json")
         else:
-            return
-        if members:
-            await self.sio.emit(name, payload, to=user_rooms(members))
+            return True
+        if not members:
+            return True
+        emitted = await self.manager.emit_once(
+            self.redis,
+            f"{self.seen_prefix}:{envelope.id}",
+            self.seen_ttl,
+            name,
+            payload,
+            user_rooms(members),
+        )
+        if emitted:
             metrics.EVENTS.labels("out", name).inc()
+        return emitted

@@ -18,11 +18,22 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import socketio
+from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
 _HEARTBEAT = "chat-heartbeat"
 _MARK = _HEARTBEAT.encode()
+
+# Marks an event as emitted and publishes the emit to every instance, atomically: one
+# round trip, and never one without the other.
+_EMIT_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then
+  redis.call('PUBLISH', ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+"""
 
 
 class HeartbeatRedisManager(socketio.AsyncRedisManager):
@@ -33,6 +44,7 @@ class HeartbeatRedisManager(socketio.AsyncRedisManager):
         # When this instance last heard its own heartbeat, and last (re)connected to Redis.
         self.last_heard = float("-inf")
         self.connected_at = time.monotonic()
+        self._emit_once_scripts: dict[int, Any] = {}
 
     def _redis_connect(self) -> None:
         super()._redis_connect()
@@ -51,6 +63,39 @@ class HeartbeatRedisManager(socketio.AsyncRedisManager):
                         self.last_heard = time.monotonic()
                 continue
             yield data
+
+    async def emit_once(
+        self, redis: Redis, seen_key: str, ttl: int, event: str, data: Any, rooms: list[str]
+    ) -> bool:
+        """Emit to `rooms` on every instance unless `seen_key` is already marked.
+
+        The same message `emit` would publish, but marked and published in one
+        script; this instance then delivers it to its own sockets. False if it
+        was a duplicate. A crash between the script and the local delivery only
+        misses this instance's sockets, which lose their connection with it
+        and sync when they reconnect.
+        """
+        message = {
+            "method": "emit",
+            "event": event,
+            "data": [data],
+            "binary": False,
+            "namespace": "/",
+            "room": rooms,
+            "skip_sid": None,
+            "callback": None,
+            "host_id": self.host_id,
+        }
+        script = self._emit_once_scripts.get(id(redis))
+        if script is None:
+            script = self._emit_once_scripts[id(redis)] = redis.register_script(_EMIT_ONCE)
+        published = await script(
+            keys=[seen_key], args=[self.channel, self.json.dumps(message), ttl]
+        )
+        if not published:
+            return False
+        await self._handle_emit(message)
+        return True
 
     @property
     def healthy(self) -> bool:

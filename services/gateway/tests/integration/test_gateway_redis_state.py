@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
-from gateway_fakes import FakeCommands, FakeSio
+import socketio
+from gateway_fakes import FakeCommands
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chat_contracts import (
     Conversation,
@@ -21,6 +27,8 @@ from chat_contracts import (
 )
 from chat_gateway.fanout import Fanout
 from chat_gateway.presence import Presence
+from chat_gateway.redis_link import HeartbeatRedisManager
+from chat_testkit import free_port
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -118,44 +126,78 @@ def message(seq: int = 1) -> Message:
     )
 
 
+@dataclass
+class Channel:
+    """The Socket.IO manager's Redis channel, as another gateway instance hears it."""
+
+    pubsub: PubSub
+
+    async def emits(self) -> list[tuple[str, Any, Any]]:
+        """(event, data, rooms) of every emit published so far."""
+        found = []
+        while (item := await self.pubsub.get_message(timeout=0.2)) is not None:
+            if item["type"] == "message":
+                body = json.loads(item["data"])
+                if body.get("method") == "emit":
+                    found.append((body["event"], body["data"][0], body["room"]))
+        return found
+
+
 @pytest.fixture
-def fanout(redis_client: Redis, namespace: str) -> Fanout:
-    sio = FakeSio()
-    commands = FakeCommands({"user.contacts": {"user_ids": ["u2", "u3"]}})
-    return Fanout(
-        cast(Any, sio), redis_client, cast(Any, commands), seen_prefix=f"{namespace}:seen"
+async def manager(redis_url: str, namespace: str) -> HeartbeatRedisManager:
+    manager = HeartbeatRedisManager(
+        redis_url, channel=f"{namespace}:socketio", interval=1, stale_after=5
     )
+    # A server with no sockets: the local delivery runs and reaches nobody.
+    socketio.AsyncServer(async_mode="asgi", client_manager=manager)
+    return manager
+
+
+@pytest.fixture
+async def channel(redis_client: Redis, manager: HeartbeatRedisManager) -> AsyncIterator[Channel]:
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(manager.channel)
+    await pubsub.get_message(timeout=1)  # the subscription's confirmation
+    yield Channel(pubsub)
+    await pubsub.aclose()
+
+
+@pytest.fixture
+def fanout(redis_client: Redis, namespace: str, manager: HeartbeatRedisManager) -> Fanout:
+    commands = FakeCommands({"user.contacts": {"user_ids": ["u2", "u3"]}})
+    return Fanout(manager, redis_client, cast(Any, commands), seen_prefix=f"{namespace}:seen")
 
 
 async def test_a_message_goes_to_every_member_room_once_however_often_it_comes(
-    fanout: Fanout,
+    fanout: Fanout, channel: Channel
 ) -> None:
-    sio = cast(FakeSio, fanout.sio)
     envelope = Envelope.wrap(MessageCreated(message=message(), member_ids=["u1", "u2"]), "test")
     await fanout.handle(envelope)
     await fanout.handle(envelope)
     await fanout.handle(Envelope.model_validate_json(envelope.model_dump_json()))
-    assert sio.emits == [("message:new", message().model_dump(mode="json"), ["u:u1", "u:u2"])]
+    assert await channel.emits() == [
+        ("message:new", message().model_dump(mode="json"), ["u:u1", "u:u2"])
+    ]
 
 
-async def test_an_event_that_failed_to_go_out_goes_out_on_redelivery(fanout: Fanout) -> None:
-    sio = cast(FakeSio, fanout.sio)
+async def test_an_event_that_failed_to_go_out_goes_out_on_redelivery(
+    fanout: Fanout, channel: Channel
+) -> None:
     envelope = Envelope.wrap(MessageCreated(message=message(), member_ids=["u1"]), "test")
-    real_emit = sio.emit
-
-    async def broken(*args: Any, **kwargs: Any) -> None:
-        raise ConnectionError("redis went away")
-
-    sio.emit = broken  # type: ignore[method-assign]
-    with pytest.raises(ConnectionError):
+    working = fanout.redis
+    # Redis unreachable at the moment of the emit: nothing is marked as emitted either.
+    fanout.redis = Redis(port=free_port(), socket_connect_timeout=0.5)
+    with pytest.raises(RedisConnectionError):
         await fanout.handle(envelope)
-    sio.emit = real_emit  # type: ignore[method-assign]
+    await fanout.redis.aclose()
+    fanout.redis = working
     await fanout.handle(envelope)
-    assert [name for name, _, _ in sio.emits] == ["message:new"]
+    assert [name for name, _, _ in await channel.emits()] == ["message:new"]
 
 
-async def test_receipts_membership_and_presence_go_to_the_right_rooms(fanout: Fanout) -> None:
-    sio = cast(FakeSio, fanout.sio)
+async def test_receipts_membership_and_presence_go_to_the_right_rooms(
+    fanout: Fanout, channel: Channel
+) -> None:
     receipt = ReceiptUpdated(
         conversation_id="c1", user_id="u2", kind="read", seq=3, member_ids=["u1", "u2"]
     )
@@ -178,28 +220,32 @@ async def test_receipts_membership_and_presence_go_to_the_right_rooms(fanout: Fa
     await fanout.handle(
         Envelope.wrap(PresenceChanged(user_id="u1", online=False, last_seen=NOW), "test")
     )
-    assert sio.emits[0] == (
+    emits = await channel.emits()
+    assert emits[0] == (
         "receipt",
         {"conversation_id": "c1", "user_id": "u2", "kind": "read", "seq": 3},
         ["u:u1", "u:u2"],
     )
-    assert sio.emits[1] == (
+    assert emits[1] == (
         "conversation:updated",
         conversation.model_dump(mode="json"),
         ["u:u1", "u:u2", "u:u9"],  # the removed member is told too
     )
-    assert sio.emits[2] == (
+    assert emits[2] == (
         "presence",
         {"user_id": "u1", "online": False, "last_seen": "2026-01-01T00:00:00Z"},
         ["u:u2", "u:u3"],
     )
+    assert len(emits) == 3
     commands = cast(FakeCommands, fanout.commands)
     assert commands.calls == [("user.contacts", {"user_id": "u1"})]
 
 
-async def test_presence_of_a_user_without_contacts_goes_nowhere(fanout: Fanout) -> None:
+async def test_presence_of_a_user_without_contacts_goes_nowhere(
+    fanout: Fanout, channel: Channel
+) -> None:
     cast(FakeCommands, fanout.commands).replies["user.contacts"] = {"user_ids": []}
     await fanout.handle(
         Envelope.wrap(PresenceChanged(user_id="u1", online=True, last_seen=None), "test")
     )
-    assert cast(FakeSio, fanout.sio).emits == []
+    assert await channel.emits() == []
