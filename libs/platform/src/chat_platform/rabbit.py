@@ -140,10 +140,12 @@ class Broker:
         if not self.connected:
             raise BrokerUnavailable("not connected")
 
-    async def channel(self, prefetch: int) -> AbstractRobustChannel:
+    async def channel(self, prefetch: int, *, confirms: bool = True) -> AbstractRobustChannel:
+        """A channel on the connection; `confirms=False` for request/reply traffic, where
+        the reply is the confirmation and a lost message times out into a retry."""
         await self._connected.wait()
         assert self.connection is not None
-        channel: AbstractRobustChannel = await self.connection.channel()
+        channel: AbstractRobustChannel = await self.connection.channel(publisher_confirms=confirms)
         await channel.set_qos(prefetch_count=prefetch)
         return channel
 
@@ -361,7 +363,7 @@ class CommandServer:
             await attaching
 
     async def _attach(self) -> None:
-        self._channel = await self.broker.channel(self.prefetch)
+        self._channel = await self.broker.channel(self.prefetch, confirms=False)
         self._queue = await self._channel.declare_queue(self.queue_name, durable=True)
         self._tag = await self._queue.consume(self._on_message)
         log.info("serving commands", extra={"queue": self.queue_name})
@@ -442,7 +444,7 @@ class CommandClient:
             await attaching
 
     async def _attach(self) -> None:
-        self._channel = await self.broker.channel(prefetch=0)
+        self._channel = await self.broker.channel(prefetch=0, confirms=False)
         self._reply_queue = await self._channel.declare_queue(exclusive=True, auto_delete=True)
         await self._reply_queue.consume(self._on_reply, no_ack=True)
 
