@@ -286,6 +286,14 @@ def log_problems(text: str) -> list[str]:
     return problems
 
 
+def metric_value(metrics_text: str, name: str) -> float:
+    """The value of an unlabelled series in a /metrics page (0 when absent)."""
+    for line in metrics_text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def count_500s(metrics_text: str) -> float:
     """Requests answered 500, from the service's own latency histogram."""
     total = 0.0

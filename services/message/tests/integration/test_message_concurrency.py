@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 
+import httpx
 import pytest
-from message_support import MessageApi, StoredCounts, User, new_client_msg_id
+from message_support import (
+    MessageApi,
+    StoredCounts,
+    User,
+    log_problems,
+    metric_value,
+    new_client_msg_id,
+)
+
+from chat_testkit import ServiceProcess
 
 pytestmark = pytest.mark.usefixtures("service_log_clean")
 
@@ -32,6 +43,45 @@ async def test_twenty_concurrent_senders_get_seq_1_to_n(api: MessageApi) -> None
     assert [m["seq"] for m in stored] == list(range(1, total + 1))
     assert Counter(m["sender_id"] for m in stored) == {u.id: per_sender for u in senders}
     assert (await api.conversation(owner, cid))["last_seq"] == total
+
+
+async def test_two_instances_writing_into_one_conversation_stay_gapless(
+    api: MessageApi,
+    http: httpx.AsyncClient,
+    auth_service: ServiceProcess,
+    start_module_service: Callable[..., ServiceProcess],
+) -> None:
+    # A second chat-message on the same database: each numbers messages from the last_seq
+    # it read, so the two collide on seqs and the loser of each collision must retry.
+    second = start_module_service("chat-message", AUTH_URL=auth_service.url)
+    other = MessageApi(http, second.url, auth_service.url)
+    owner, *others = await api.register_many(20)
+    senders = [owner, *others]
+    cid = (await api.group(owner, others, title="two writers"))["id"]
+    per_sender = 6
+
+    async def burst(index: int, user: User) -> list[dict[str, object]]:
+        responses = await asyncio.gather(
+            *(
+                (api if (index + i) % 2 else other).send(user, cid, f"{user.username} {i}")
+                for i in range(per_sender)
+            )
+        )
+        assert [r.status_code for r in responses] == [201] * per_sender
+        return [r.json() for r in responses]
+
+    sent = [m for ms in await asyncio.gather(*map(burst, range(20), senders)) for m in ms]
+    total = len(senders) * per_sender
+    assert sorted(m["seq"] for m in sent) == list(range(1, total + 1))
+    stored = await api.all_messages(owner, cid)
+    assert [m["seq"] for m in stored] == list(range(1, total + 1))
+    assert {m["id"]: m["seq"] for m in stored} == {m["id"]: m["seq"] for m in sent}
+    assert (await other.conversation(owner, cid))["last_seq"] == total
+    assert not log_problems(second.log_text())
+    # Both wrote into the conversation, at the same time.
+    for url in (api.url, second.url):
+        page = (await http.get(f"{url}/metrics")).text
+        assert metric_value(page, "chat_message_messages_stored_total") >= per_sender
 
 
 async def test_one_user_with_twenty_keys_at_once_gets_twenty_messages(api: MessageApi) -> None:
