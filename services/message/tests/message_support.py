@@ -26,6 +26,7 @@ from chat_testkit.users import User, register_user, register_users
 ENVELOPE_KEYS = {"id", "type", "version", "occurred_at", "producer", "data"}
 STORED_COLLECTIONS = (
     "conversations",
+    "direct_pairs",
     "members",
     "messages",
     "attachments",

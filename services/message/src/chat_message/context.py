@@ -42,6 +42,11 @@ class MessageContext:
         return self.db["conversations"]
 
     @property
+    def direct_pairs(self) -> AsyncCollection[Document]:
+        """One document per pair of users with a direct conversation, keyed by the pair."""
+        return self.db["direct_pairs"]
+
+    @property
     def members(self) -> AsyncCollection[Document]:
         return self.db["members"]
 

@@ -5,16 +5,9 @@ from __future__ import annotations
 from chat_platform.mongo import Index
 
 INDEXES = [
-    # One direct conversation per pair of users, however many create it at once.
-    Index(
-        "conversations",
-        [("direct_key", 1)],
-        {
-            "unique": True,
-            "name": "direct_pair",
-            "partialFilterExpression": {"direct_key": {"$type": "string"}},
-        },
-    ),
+    # One direct conversation per pair of users, however many create it at once: by the
+    # `_id` of `direct_pairs`, not an index on conversations, whose every index each send
+    # rewrites.
     Index(
         "conversations", [("member_ids", 1), ("updated_at", -1), ("_id", -1)], {"name": "by_member"}
     ),

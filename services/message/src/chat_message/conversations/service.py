@@ -107,12 +107,15 @@ async def _create_direct(
         raise invalid("A direct conversation is with someone else.", "member_ids")
     await _require_known_users(ctx, [other_id])
     pair = sorted([user_id, other_id])
-    existing = await ctx.conversations.find_one({"direct_key": ":".join(pair)})
+    pair_key = ":".join(pair)
+    existing = await ctx.direct_pairs.find_one({"_id": pair_key})
     if existing is None:
         doc = _new_conversation("direct", user_id, pair, None)
-        doc["direct_key"] = ":".join(pair)
 
         async def write(session: AsyncClientSession) -> None:
+            await ctx.direct_pairs.insert_one(
+                {"_id": pair_key, "conversation_id": doc["_id"]}, session=session
+            )
             await ctx.conversations.insert_one(doc, session=session)
             await ctx.members.insert_many(
                 [member_doc(doc["_id"], m, 0, doc["created_at"]) for m in pair], session=session
@@ -123,10 +126,10 @@ async def _create_direct(
             return conversation_view(doc, viewer=user_id), True
         except DuplicateKeyError:
             # The other user created it at the same moment: theirs is the one.
-            existing = await ctx.conversations.find_one({"direct_key": ":".join(pair)})
+            existing = await ctx.direct_pairs.find_one({"_id": pair_key})
             if existing is None:
                 raise
-    return await get_conversation(ctx, user_id, existing["_id"]), False
+    return await get_conversation(ctx, user_id, existing["conversation_id"]), False
 
 
 async def get_conversation(ctx: MessageContext, user_id: str, conversation_id: str) -> Conversation:
