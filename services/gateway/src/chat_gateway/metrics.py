@@ -29,6 +29,10 @@ SYNC_MESSAGES = Histogram(
 DUPLICATE_EVENTS = Counter(
     "chat_gateway_duplicate_events_total", "Events dropped because they were already fanned out."
 )
+SHED_SENDS = Counter(
+    "chat_gateway_shed_sends_total",
+    "Sends refused at once because too many were already waiting for the message service.",
+)
 ERRORS = Counter(
     "chat_gateway_error_acks_total", "Error acknowledgements by event and code.", ["event", "code"]
 )

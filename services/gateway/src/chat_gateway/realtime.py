@@ -79,6 +79,7 @@ class Realtime:
         }
         self.default_rate = Rate(s.rate_other, s.rate_other_burst)
         self._device_order = KeyedSequencer()
+        self._sends_in_flight = 0
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -274,7 +275,18 @@ class Realtime:
         )
 
     async def send_message(self, c: Connection, p: SendMessagePayload) -> dict[str, Any]:
-        result = await self._command("message.send", {"sender_id": c.user_id, **p.model_dump()})
+        if self._sends_in_flight >= self.settings.max_sends_in_flight:
+            # Overloaded: a fast answer the client can retry beats a send that waits behind
+            # seconds of queued work and times out anyway.
+            metrics.SHED_SENDS.inc()
+            raise EventError(
+                ErrorCode.UNAVAILABLE, "The service is busy; retry shortly.", {"retry_after": 1}
+            )
+        self._sends_in_flight += 1
+        try:
+            result = await self._command("message.send", {"sender_id": c.user_id, **p.model_dump()})
+        finally:
+            self._sends_in_flight -= 1
         timer = c.typing_timers.pop(p.conversation_id, None)
         if timer is not None:
             # Sending ends typing now; the pending automatic stop must not say it again.

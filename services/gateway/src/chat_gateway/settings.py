@@ -32,6 +32,9 @@ class GatewaySettings(PlatformSettings):
     rate_other_burst: int = 100
     # Above this many ephemeral emits in flight, typing signals are dropped first.
     ephemeral_inflight_max: int = 500
+    # Sends waiting for the message service, per instance. Beyond it a send is answered
+    # `unavailable` (with retry_after) at once instead of queueing behind seconds of work.
+    max_sends_in_flight: int = 128
 
     @property
     def socket_cors_origin_list(self) -> list[str]:

@@ -214,6 +214,40 @@ async def test_sends_beyond_the_rate_are_refused_and_the_connection_stays_usable
     assert [m["text"] for m in await api.history(alice, cid)] == ["quick 0", "quick 1", "quick 2"]
 
 
+async def test_sends_beyond_the_in_flight_bound_are_shed_at_once(
+    api: Api, stack: Stack, devices: DeviceFactory, stored: Stored
+) -> None:
+    busy = stack.start_gateway(MAX_SENDS_IN_FLIGHT="1")
+    users = await api.register_many(8)
+    owner, *others = users
+    cid = (await api.group(owner, others))["id"]
+    phones = await asyncio.gather(*(devices(u, busy) for u in users))
+    payloads = [
+        {"conversation_id": cid, "client_msg_id": new_client_msg_id(), "text": f"burst {i}"}
+        for i in range(len(users))
+    ]
+    # Eight users at once through one instance that lets one send wait at a time.
+    acks = await asyncio.gather(
+        *(phone.call("message:send", p) for phone, p in zip(phones, payloads, strict=True))
+    )
+    accepted = [p for p, a in zip(payloads, acks, strict=True) if a.get("ok")]
+    shed = [p for p, a in zip(payloads, acks, strict=True) if not a.get("ok")]
+    assert accepted, acks
+    assert shed, acks
+    for ack in acks:
+        if not ack.get("ok"):
+            error = assert_error_ack(ack, "unavailable")
+            assert error["details"]["retry_after"] == 1, error
+    for payload in shed:
+        assert stored.messages(client_msg_id=payload["client_msg_id"]) == 0
+    # Nothing was wrong with them: once the instance has room they go through.
+    for phone, payload in zip(phones, payloads, strict=True):
+        if payload in shed:
+            assert (await phone.ok("message:send", payload))["message"]["text"] == payload["text"]
+    history = await api.history(owner, cid)
+    assert sorted(m["text"] for m in history) == sorted(p["text"] for p in payloads)
+
+
 async def test_a_user_unknown_to_the_message_service_gets_errors_not_crashes(
     stack: Stack, devices: DeviceFactory
 ) -> None:

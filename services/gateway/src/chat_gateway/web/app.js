@@ -24,6 +24,7 @@ import {
 } from "./view.js";
 
 const SEND_TIMEOUT_MS = 15_000;
+const BUSY_RETRIES = 3; // sends shed under load are retried this often, as the server advises
 const TYPING_RENEW_MS = 2_500;
 const TYPING_IDLE_MS = 3_000;
 const TYPING_SHOWN_MS = 5_000;
@@ -1130,10 +1131,16 @@ async function deliver(thread, local) {
     if (answer.message) onMessage(answer.message);
     thread.pending.delete(local.client_msg_id);
   } catch (error) {
-    if (thread.pending.has(local.client_msg_id)) {
-      local.status = "failed";
-      local.error = error.message;
+    if (!thread.pending.has(local.client_msg_id)) return;
+    const wait = error.details?.retry_after;
+    if (error.code === "unavailable" && wait && (local.busyRetries ?? 0) < BUSY_RETRIES) {
+      // The server shed it under load and said when to come back: do so, still "sending".
+      local.busyRetries = (local.busyRetries ?? 0) + 1;
+      setTimeout(() => deliver(thread, local), wait * 1000);
+      return;
     }
+    local.status = "failed";
+    local.error = error.message;
   }
   render();
 }
