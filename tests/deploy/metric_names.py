@@ -20,6 +20,7 @@ METRICS: dict[str, str] = {
     "chat_gateway_events_total": "counter",
     "chat_gateway_fanout_seconds": "histogram",
     "chat_gateway_rate_limited_total": "counter",
+    "chat_gateway_shed_sends_total": "counter",
     "chat_gateway_dropped_signals_total": "counter",
     "chat_gateway_sync_requests_total": "counter",
     "chat_gateway_ready": "gauge",
