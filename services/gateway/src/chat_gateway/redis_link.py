@@ -44,7 +44,6 @@ class HeartbeatRedisManager(socketio.AsyncRedisManager):
         # When this instance last heard its own heartbeat, and last (re)connected to Redis.
         self.last_heard = float("-inf")
         self.connected_at = time.monotonic()
-        self._emit_once_scripts: dict[int, Any] = {}
 
     def _redis_connect(self) -> None:
         super()._redis_connect()
@@ -86,10 +85,8 @@ class HeartbeatRedisManager(socketio.AsyncRedisManager):
             "callback": None,
             "host_id": self.host_id,
         }
-        script = self._emit_once_scripts.get(id(redis))
-        if script is None:
-            script = self._emit_once_scripts[id(redis)] = redis.register_script(_EMIT_ONCE)
-        published = await script(
+        # EVALSHA, loading the script first if this Redis does not know it yet.
+        published = await redis.register_script(_EMIT_ONCE)(
             keys=[seen_key], args=[self.channel, self.json.dumps(message), ttl]
         )
         if not published:
