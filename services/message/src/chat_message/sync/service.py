@@ -69,11 +69,17 @@ async def sync(ctx: MessageContext, user_id: str, request: SyncPayload) -> dict[
             ).to_list()
             page, more = list(reversed(docs[:per_conversation])), len(docs) > per_conversation
         else:
-            docs = await ctx.messages.find(
-                {"conversation_id": cid, "seq": {"$gt": held}},
-                sort=[("seq", 1)],
-                limit=per_conversation + 1,
-            ).to_list()
+            # Most conversations of a reconnecting device had no new message: last_seq says
+            # so without a query (it moves in the transaction that stores the messages).
+            docs = (
+                await ctx.messages.find(
+                    {"conversation_id": cid, "seq": {"$gt": held}},
+                    sort=[("seq", 1)],
+                    limit=per_conversation + 1,
+                ).to_list()
+                if held < conversation["last_seq"]
+                else []
+            )
             page, more = docs[:per_conversation], len(docs) > per_conversation
             changed_meanwhile = since is not None and conversation["updated_at"] > since
             if since is not None:
