@@ -26,9 +26,9 @@ FROM ${NODE_IMAGE} AS web
 ARG SERVICE
 WORKDIR /build
 COPY deploy/scripts/build-web.sh deploy/scripts/build-web.sh
-COPY services/gateway/web/package.json services/gateway/web/package-lock.json services/gateway/web/
+COPY services/gateway/npm/package.json services/gateway/npm/package-lock.json services/gateway/npm/
 RUN if [ "$SERVICE" = gateway ]; then bash deploy/scripts/build-web.sh; fi \
- && mkdir -p services/gateway/src/chat_gateway/web/vendor
+ && mkdir -p services/gateway/src/chat_gateway/static/vendor
 
 # --- build: a virtualenv holding exactly what the service runs ---
 FROM ${PYTHON_IMAGE} AS build
@@ -47,11 +47,11 @@ COPY libs/platform libs/platform
 COPY services/${SERVICE} services/${SERVICE}
 # The vendor folder is git-ignored build output: take the copy fetched above,
 # never whatever a developer's checkout happens to hold.
-COPY --from=web /build/services/gateway/src/chat_gateway/web/vendor/ /tmp/web-vendor/
+COPY --from=web /build/services/gateway/src/chat_gateway/static/vendor/ /tmp/web-vendor/
 RUN if [ "$SERVICE" = gateway ]; then \
-      rm -rf services/gateway/src/chat_gateway/web/vendor \
-      && cp -r /tmp/web-vendor services/gateway/src/chat_gateway/web/vendor \
-      && test -s services/gateway/src/chat_gateway/web/vendor/socket.io.min.js; \
+      rm -rf services/gateway/src/chat_gateway/static/vendor \
+      && cp -r /tmp/web-vendor services/gateway/src/chat_gateway/static/vendor \
+      && test -s services/gateway/src/chat_gateway/static/vendor/socket.io.min.js; \
     fi
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install ./libs/contracts ./libs/platform "./services/${SERVICE}" \

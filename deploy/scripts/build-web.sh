@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Fetch the web client's one third-party library (socket.io-client, from npm,
-# pinned by services/gateway/web/package-lock.json) and copy its browser build
+# pinned by services/gateway/npm/package-lock.json) and copy its browser build
 # next to the static files the gateway serves. The copy lands in web/vendor/,
 # which git ignores: the library is installed at build time, never committed.
-# node_modules stays in services/gateway/web for the Node tests that use it.
+# node_modules stays in services/gateway/npm for the Node tests that use it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-project=services/gateway/web
-vendor=services/gateway/src/chat_gateway/web/vendor
+project=services/gateway/npm
+vendor=services/gateway/src/chat_gateway/static/vendor
 
 command -v npm >/dev/null || {
   echo "build-web: npm is missing (apt-get install nodejs npm)" >&2

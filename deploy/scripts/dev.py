@@ -47,7 +47,7 @@ def main() -> None:
         "redis-server --daemonize yes --port 6379 --save '' (apt-get install redis-server)",
     )
     require(amqp_url, "RabbitMQ", "rabbitmq-server -detached (apt-get install rabbitmq-server)")
-    if not (ROOT / "services/gateway/src/chat_gateway/web/vendor/socket.io.min.js").exists():
+    if not (ROOT / "services/gateway/src/chat_gateway/static/vendor/socket.io.min.js").exists():
         fail("the web client's library is missing: run `make web` (needs npm)")
     for port in (8001, 8002, *GATEWAY_PORTS):
         if port_open("127.0.0.1", port):

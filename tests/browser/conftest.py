@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-VENDOR_FILE = ROOT / "services/gateway/src/chat_gateway/web/vendor/socket.io.min.js"
+VENDOR_FILE = ROOT / "services/gateway/src/chat_gateway/static/vendor/socket.io.min.js"
 BUILD_WEB = ROOT / "deploy/scripts/build-web.sh"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 

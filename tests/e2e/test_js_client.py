@@ -2,7 +2,7 @@
 
 Starts auth, message and two gateways, then runs `js/client.mjs` under Node:
 Alice on one gateway sends, Bob on the other receives and syncs. The library
-comes from the web client's npm project (services/gateway/web); when its
+comes from the web client's npm project (services/gateway/npm); when its
 node_modules is missing it is installed from the lock file, so this runs the
 same from a fresh clone. No Node or npm is a failure, never a skip.
 """
@@ -24,7 +24,7 @@ import pytest
 from chat_testkit import ServiceProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-WEB_PROJECT = ROOT / "services" / "gateway" / "web"
+NPM_PROJECT = ROOT / "services" / "gateway" / "npm"
 CLIENT_SCRIPT = Path(__file__).parent / "js" / "client.mjs"
 PASSWORD = "correct horse battery"
 
@@ -42,19 +42,19 @@ def node() -> str:
 
 @pytest.fixture(scope="module")
 def socketio_client_library(node: str) -> Path:
-    """services/gateway/web/node_modules with socket.io-client, installed if missing."""
-    package = WEB_PROJECT / "node_modules" / "socket.io-client" / "package.json"
+    """services/gateway/npm/node_modules with socket.io-client, installed if missing."""
+    package = NPM_PROJECT / "node_modules" / "socket.io-client" / "package.json"
     if not package.exists():
         npm = shutil.which("npm")
         if npm is None:
             pytest.fail(
                 f"{package} is missing and npm is not installed to fetch it "
-                "(apt-get install npm, then `npm ci --prefix services/gateway/web`)",
+                "(apt-get install npm, then `npm ci --prefix services/gateway/npm`)",
                 False,
             )
-        locked = (WEB_PROJECT / "package-lock.json").exists()
+        locked = (NPM_PROJECT / "package-lock.json").exists()
         command = [npm, "ci" if locked else "install", "--no-audit", "--no-fund"]
-        done = subprocess.run(command, cwd=WEB_PROJECT, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(command, cwd=NPM_PROJECT, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
     version = json.loads(package.read_text())["version"]
     assert version.startswith("4."), f"socket.io-client {version} is not 4.x"
@@ -108,7 +108,7 @@ def test_the_official_js_client_sends_receives_and_syncs_across_gateways(
             [node, str(CLIENT_SCRIPT)],
             env={
                 **os.environ,
-                "WEB_PROJECT": str(WEB_PROJECT),
+                "NPM_PROJECT": str(NPM_PROJECT),
                 "GATEWAY_A": gateway_a.url,
                 "GATEWAY_B": gateway_b.url,
                 "TOKEN_A": alice["access_token"],

@@ -5,13 +5,13 @@
 // an acknowledgement, Bob receives it as `message:new`, Bob calls `sync`. A few wrong
 // calls show the error shapes. Everything observed is printed as one JSON object.
 //
-// Input (environment): WEB_PROJECT (the npm project holding socket.io-client),
+// Input (environment): NPM_PROJECT (the npm project holding socket.io-client),
 // GATEWAY_A, GATEWAY_B, TOKEN_A, TOKEN_B, CONVERSATION_ID.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 
-const REQUIRED = ["WEB_PROJECT", "GATEWAY_A", "GATEWAY_B", "TOKEN_A", "TOKEN_B", "CONVERSATION_ID"];
+const REQUIRED = ["NPM_PROJECT", "GATEWAY_A", "GATEWAY_B", "TOKEN_A", "TOKEN_B", "CONVERSATION_ID"];
 const env = process.env;
 for (const name of REQUIRED) {
   if (!env[name]) {
@@ -20,7 +20,7 @@ for (const name of REQUIRED) {
   }
 }
 
-const require = createRequire(path.join(env.WEB_PROJECT, "package.json"));
+const require = createRequire(path.join(env.NPM_PROJECT, "package.json"));
 const { io } = require("socket.io-client");
 const clientVersion = JSON.parse(
   readFileSync(require.resolve("socket.io-client/package.json"), "utf8"),

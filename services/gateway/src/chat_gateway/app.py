@@ -19,7 +19,7 @@ from chat_gateway.realtime import Dependencies, Realtime
 from chat_gateway.redis_link import HeartbeatRedisManager
 from chat_gateway.settings import GatewaySettings
 from chat_gateway.sio_server import GatewayServer
-from chat_gateway.web import mount_web_client
+from chat_gateway.web_client import mount_web_client
 from chat_platform.app import create_service_app
 from chat_platform.health import Health
 from chat_platform.jwt import JwksKeys, TokenVerifier

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from chat_gateway.settings import GatewaySettings
 
-WEB_DIR = Path(__file__).parent / "web"
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def mount_web_client(app: FastAPI, settings: GatewaySettings) -> None:
@@ -38,14 +38,14 @@ def mount_web_client(app: FastAPI, settings: GatewaySettings) -> None:
 
     @router.get("/")
     async def index() -> FileResponse:
-        return FileResponse(WEB_DIR / "index.html", headers=page_headers)
+        return FileResponse(STATIC_DIR / "index.html", headers=page_headers)
 
     @router.get("/config.json")
     async def config() -> dict[str, str]:
         return {"auth_url": settings.public_auth_url, "message_url": settings.public_message_url}
 
     app.include_router(router)
-    app.mount("/static", RevalidatedStaticFiles(directory=WEB_DIR, check_dir=False), name="static")
+    app.mount("/static", RevalidatedStaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
 
 class RevalidatedStaticFiles(StaticFiles):
