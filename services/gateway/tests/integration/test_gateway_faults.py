@@ -7,6 +7,7 @@ what clients saw and what the database holds, not on internals.
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import signal
 import subprocess
@@ -339,7 +340,7 @@ async def test_delivery_resumes_after_redis_restarts_without_restarting_gateways
         # Both gateways notice: not ready, naming Redis.
         for gateway in (gw1, gw2):
             await wait_until(
-                lambda g=gateway: _failing_redis(http, g),
+                functools.partial(_failing_redis, http, gateway),
                 timeout=15,
                 message=f"gateway {gateway.port} still ready without Redis",
             )
@@ -348,7 +349,7 @@ async def test_delivery_resumes_after_redis_restarts_without_restarting_gateways
         # Without restarting a gateway: both ready again, and Alice reaches Bob across them.
         for gateway in (gw1, gw2):
             await wait_until(
-                lambda g=gateway: _ready(http, g),
+                functools.partial(_ready, http, gateway),
                 timeout=30,
                 message=f"gateway {gateway.port} not ready after Redis came back",
             )

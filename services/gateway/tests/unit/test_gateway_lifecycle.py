@@ -132,6 +132,7 @@ async def test_client_events_named_connect_or_disconnect_touch_nothing() -> None
     h.sio.manager.connected.add("s1")  # Socket.IO has confirmed the connection
     published = len(h.broker.published)
 
+    args: tuple[object, ...]
     for args in [(), ({"token": "good"},), ("a", "b", "c")]:
         ack = await h.event("connect", "s1", *args)
         assert ack["ok"] is False

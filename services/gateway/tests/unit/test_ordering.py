@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from chat_gateway.ordering import KeyedSequencer
 
@@ -18,7 +19,7 @@ async def test_work_for_one_key_runs_in_arrival_order() -> None:
 
     # The first item is the slowest: without the sequencer it would finish last.
     results = await asyncio.gather(
-        *(sequencer.run("c1", lambda n=n: work(n, 0.03 - n * 0.01)) for n in range(3))
+        *(sequencer.run("c1", functools.partial(work, n, 0.03 - n * 0.01)) for n in range(3))
     )
     assert results == [0, 1, 2]
     assert finished == [0, 1, 2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -60,7 +61,7 @@ async def test_two_instances_writing_into_one_conversation_stay_gapless(
     cid = (await api.group(owner, others, title="two writers"))["id"]
     per_sender = 6
 
-    async def burst(index: int, user: User) -> list[dict[str, object]]:
+    async def burst(index: int, user: User) -> list[dict[str, Any]]:
         responses = await asyncio.gather(
             *(
                 (api if (index + i) % 2 else other).send(user, cid, f"{user.username} {i}")
