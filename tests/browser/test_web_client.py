@@ -26,7 +26,7 @@ from browser_support import (
     register_by_api,
     unique_username,
 )
-from playwright.async_api import expect
+from playwright.async_api import FilePayload, expect
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +124,7 @@ async def test_two_people_chat_across_gateways(
 
     # A picture: uploaded, sent with its id, shown inline on Bob's side.
     await alice.page.get_by_test_id("file-input").set_input_files(
-        files=[{"name": "gradient.png", "mimeType": "image/png", "buffer": make_png()}]
+        files=[FilePayload(name="gradient.png", mimeType="image/png", buffer=make_png())]
     )
     chip = alice.page.get_by_test_id("pending-attachment")
     await expect(chip).to_have_attribute("data-status", "ready")
@@ -141,11 +141,9 @@ async def test_two_people_chat_across_gateways(
     file_input = alice.page.get_by_test_id("file-input")
     await file_input.set_input_files(
         files=[
-            {
-                "name": "tool.bin",
-                "mimeType": "application/octet-stream",
-                "buffer": b"\x00\x01\x02" * 50,
-            }
+            FilePayload(
+                name="tool.bin", mimeType="application/octet-stream", buffer=b"\x00\x01\x02" * 50
+            )
         ]
     )
     refused = alice.page.get_by_test_id("pending-attachment").filter(has_text="tool.bin")
@@ -155,7 +153,7 @@ async def test_two_people_chat_across_gateways(
     await expect(alice.page.get_by_test_id("pending-attachment")).to_have_count(0)
     notes = "shopping list\n- apples\n- bread\n"
     await file_input.set_input_files(
-        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": notes.encode()}]
+        files=[FilePayload(name="notes.txt", mimeType="text/plain", buffer=notes.encode())]
     )
     await expect(alice.page.get_by_test_id("pending-attachment")).to_have_attribute(
         "data-status", "ready"
