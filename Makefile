@@ -71,8 +71,11 @@ up:  ## the whole stack in Docker (needs .env and .dev/jwt-private.pem; see READ
 down:
 	docker compose down --remove-orphans
 
+# kubectl's embedded kustomize where kubectl is installed; elsewhere the small renderer
+# the tests use, which tests/deploy/test_kustomize_lite.py holds to kubectl's output.
 k8s-render: install  ## print an overlay's manifests: make k8s-render env=prod
-	$(BIN)/python tests/deploy/kustomize_lite.py k8s/overlays/$(or $(env),dev)
+	@if command -v kubectl >/dev/null; then kubectl kustomize k8s/overlays/$(or $(env),dev); \
+	else $(BIN)/python tests/deploy/kustomize_lite.py k8s/overlays/$(or $(env),dev); fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -18,6 +18,8 @@ render it wrongly:
 The order of transformations is kustomize's: a base is built completely
 before the overlay that uses it; components apply after the resources of
 the kustomization that lists them; then patches, namespace and images.
+The output is in kustomize's default ("legacy") order, so that it can be
+compared with `kubectl kustomize` document by document.
 """
 
 from __future__ import annotations
@@ -50,6 +52,34 @@ CLUSTER_SCOPED = frozenset(
         "MutatingWebhookConfiguration",
     }
 )
+# kustomize's legacy output order: these kinds first, in this order (what others
+# depend on before what depends on them), webhooks last, every other kind between
+# them by group, version and kind.
+ORDER_FIRST = (
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Endpoints",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+)
+ORDER_LAST = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
 POD_TEMPLATE_KINDS = frozenset(
     {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Pod", "CronJob"}
 )
@@ -61,7 +91,22 @@ class KustomizeError(Exception):
 
 def build(directory: Path) -> list[Manifest]:
     """Render the kustomization in `directory`, like `kustomize build DIR`."""
-    return _build(directory.resolve(), expect_kind="Kustomization")
+    return sorted(_build(directory.resolve(), expect_kind="Kustomization"), key=output_order)
+
+
+def output_order(manifest: Manifest) -> tuple[int, str, str, str]:
+    """Sort key of kustomize's legacy order: kind rank, then group_version_kind, namespace, name."""
+    kind = manifest["kind"]
+    if kind in ORDER_FIRST:
+        rank = ORDER_FIRST.index(kind) - len(ORDER_FIRST)
+    elif kind in ORDER_LAST:
+        rank = ORDER_LAST.index(kind) + 1
+    else:
+        rank = 0
+    group, _, version = manifest["apiVersion"].rpartition("/")
+    meta = manifest["metadata"]
+    gvk = f"{group or '~G'}_{version}_{kind}"
+    return rank, gvk, meta.get("namespace", ""), meta["name"]
 
 
 def _load_kustomization(directory: Path) -> dict[str, Any]:
@@ -342,7 +387,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path, help="a directory holding a kustomization")
     args = parser.parse_args(argv)
-    yaml.safe_dump_all(build(args.directory), sys.stdout, sort_keys=False)
+    # Sorted keys and unwrapped lines, as kubectl prints them.
+    yaml.safe_dump_all(build(args.directory), sys.stdout, sort_keys=True, width=1 << 16)
 
 
 if __name__ == "__main__":
