@@ -1,9 +1,10 @@
 """A small kustomize, enough to render this repository's k8s/ tree in tests.
 
-Neither kustomize nor a kubectl that embeds it is packaged for the machines
-the tests run on, so the tests build the overlays with this instead. It
-supports what k8s/ uses, and refuses what it does not know rather than
-render it wrongly:
+Neither kustomize nor a kubectl that embeds it is a Debian package, so the
+tests cannot count on either and build the overlays with this instead; where
+kubectl is installed, test_kustomize_lite.py checks that both render each
+overlay the same. It supports what k8s/ uses, and refuses what it does not
+know rather than render it wrongly:
 
 - `resources`: YAML files and directories holding a kustomization;
 - `components` (kind: Component): their resources, then their patches;
