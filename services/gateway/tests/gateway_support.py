@@ -1,139 +1,47 @@
-"""Helpers of the gateway's tests: users over REST, Socket.IO devices that record what they get.
+"""Helpers of the gateway's tests: Socket.IO devices that record what they get, and more.
 
-Imported by the tests as `gateway_support` (the package's conftest puts this
-folder on `sys.path`); the name is specific so that it cannot shadow another
-suite's helpers in one pytest run.
+Imported by the tests as `gateway_support` (pytest's `pythonpath` has this
+folder); the name is specific so that it cannot shadow another suite's helpers
+in one pytest run. Users and REST calls are `chat_testkit.api`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 import socketio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pymongo import MongoClient
 
 from chat_platform.jwt import public_jwk
-from chat_testkit import ServiceProcess
+from chat_testkit.api import User, new_client_msg_id
+from chat_testkit.process import ServiceProcess, log_problems
 from chat_testkit.tokens import access_claims, encode
-from chat_testkit.users import PASSWORD, User, register_user, register_users
 
 Predicate = Callable[[Any], bool]
 
 
-def new_client_msg_id() -> str:
-    return uuid.uuid4().hex
-
-
-class Api:
-    """The auth and message services over REST, acting as whichever user a call names."""
-
-    def __init__(self, http: httpx.AsyncClient, auth_url: str, message_url: str) -> None:
-        self.http = http
-        self.auth_url = auth_url.rstrip("/")
-        self.url = message_url.rstrip("/")
-
-    async def register(self, prefix: str = "g") -> User:
-        return await register_user(self.http, self.auth_url, prefix)
-
-    async def register_many(self, n: int, prefix: str = "g") -> list[User]:
-        return await register_users(self.http, self.auth_url, n, prefix)
-
-    async def login(self, user: User, auth_url: str | None = None) -> str:
-        """A fresh access token for `user`, from `auth_url` (another auth instance) if given."""
-        response = await self.http.post(
-            f"{(auth_url or self.auth_url).rstrip('/')}/v1/auth/login",
-            json={"username": user.username, "password": PASSWORD},
-        )
-        assert response.status_code == 200, response.text
-        return str(response.json()["access_token"])
-
-    async def _json(self, response: httpx.Response, *statuses: int) -> dict[str, Any]:
-        assert response.status_code in statuses, (response.status_code, response.text)
-        return dict(response.json())
-
-    async def direct(self, user: User, other: User) -> dict[str, Any]:
-        response = await self.http.post(
-            f"{self.url}/v1/conversations",
-            json={"type": "direct", "member_ids": [other.id]},
-            headers=user.headers,
-        )
-        return await self._json(response, 200, 201)
-
-    async def group(self, owner: User, members: Iterable[User], title: str = "g") -> dict[str, Any]:
-        response = await self.http.post(
-            f"{self.url}/v1/conversations",
-            json={"type": "group", "title": title, "member_ids": [m.id for m in members]},
-            headers=owner.headers,
-        )
-        return await self._json(response, 201)
-
-    async def add_members(
-        self, actor: User, conversation_id: str, users: Iterable[User]
-    ) -> dict[str, Any]:
-        response = await self.http.post(
-            f"{self.url}/v1/conversations/{conversation_id}/members",
-            json={"user_ids": [u.id for u in users]},
-            headers=actor.headers,
-        )
-        return await self._json(response, 200)
-
-    async def remove_member(self, actor: User, conversation_id: str, user: User) -> None:
-        response = await self.http.delete(
-            f"{self.url}/v1/conversations/{conversation_id}/members/{user.id}",
-            headers=actor.headers,
-        )
-        assert response.status_code == 204, response.text
-
-    async def send(self, user: User, conversation_id: str, text: str) -> dict[str, Any]:
-        response = await self.http.post(
-            f"{self.url}/v1/conversations/{conversation_id}/messages",
-            json={"client_msg_id": new_client_msg_id(), "text": text},
-            headers=user.headers,
-        )
-        return await self._json(response, 201)
-
-    async def edit(
-        self, user: User, conversation_id: str, message_id: str, text: str
-    ) -> dict[str, Any]:
-        response = await self.http.patch(
-            f"{self.url}/v1/conversations/{conversation_id}/messages/{message_id}",
-            json={"text": text},
-            headers=user.headers,
-        )
-        return await self._json(response, 200)
-
-    async def delete(self, user: User, conversation_id: str, message_id: str) -> None:
-        response = await self.http.delete(
-            f"{self.url}/v1/conversations/{conversation_id}/messages/{message_id}",
-            headers=user.headers,
-        )
-        assert response.status_code == 204, response.text
-
-    async def history(self, user: User, conversation_id: str) -> list[dict[str, Any]]:
-        """Every message of the conversation, ascending by seq, across pages."""
-        items: list[dict[str, Any]] = []
-        while True:
-            response = await self.http.get(
-                f"{self.url}/v1/conversations/{conversation_id}/messages",
-                params={"after_seq": items[-1]["seq"] if items else 0, "limit": 200},
-                headers=user.headers,
-            )
-            page = await self._json(response, 200)
-            items.extend(page["items"])
-            if not page["has_more"]:
-                return items
+# Small timeouts so that the behaviour under test shows up in a second or two, and rate
+# limits out of the way of tests that are not about them (one test sends hundreds of events).
+FAST_GATEWAY_ENV = {
+    "TYPING_TIMEOUT_SECONDS": "1",
+    "TOKEN_GRACE_SECONDS": "1",
+    "DRAIN_SECONDS": "2",
+    "RATE_SEND": "1000",
+    "RATE_SEND_BURST": "1000",
+    "RATE_TYPING": "1000",
+    "RATE_TYPING_BURST": "1000",
+    "RATE_OTHER": "1000",
+    "RATE_OTHER_BURST": "1000",
+}
 
 
 class Device:
@@ -399,17 +307,6 @@ class Stored:
 
     def close(self) -> None:
         self.client.close()
-
-
-def log_problems(text: str, *, errors_too: bool = True) -> list[str]:
-    """Lines of a service log showing a crash (and, with `errors_too`, any error line)."""
-    problems = []
-    for line in text.splitlines():
-        if "Traceback" in line or (
-            errors_too and re.search(r'"level": "(error|critical)"', line) is not None
-        ):
-            problems.append(line[:2000])
-    return problems
 
 
 @dataclass

@@ -1,8 +1,8 @@
-"""Helpers of the message service's tests: users, a typed-enough API client, an event tap.
+"""Helpers of the message service's tests: an event tap, stored counts, metrics, sample files.
 
-Imported by the tests as `message_support` (the package's conftest puts this
-folder on `sys.path`); the name is specific so that it cannot shadow another
-suite's helpers in one pytest run.
+Imported by the tests as `message_support` (pytest's `pythonpath` has this
+folder); the name is specific so that it cannot shadow another suite's helpers
+in one pytest run. Users and REST calls are `chat_testkit.api`'s.
 """
 
 from __future__ import annotations
@@ -10,18 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
-import httpx
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 from pymongo import MongoClient
-
-from chat_testkit.users import User, register_user, register_users
 
 ENVELOPE_KEYS = {"id", "type", "version", "occurred_at", "producer", "data"}
 STORED_COLLECTIONS = (
@@ -41,118 +37,6 @@ PNG_1X1 = bytes.fromhex(
 ELF_HEADER = (
     b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00\x01\x00\x00\x00" + b"\x00" * 40
 )
-
-
-def new_client_msg_id() -> str:
-    return uuid.uuid4().hex
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The contract's error shape with the expected status and code; returns the error."""
-    assert response.status_code == status, (response.status_code, response.text)
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert error["code"] == code, body
-    assert isinstance(error["message"], str), body
-    assert error["message"], body
-    assert set(error) <= {"code", "message", "details"}, body
-    return dict(error)
-
-
-class MessageApi:
-    """The message service over HTTP, acting as whichever user a call names."""
-
-    def __init__(self, http: httpx.AsyncClient, message_url: str, auth_url: str) -> None:
-        self.http = http
-        self.url = message_url.rstrip("/")
-        self.auth_url = auth_url.rstrip("/")
-
-    async def register(self, prefix: str = "u") -> User:
-        return await register_user(self.http, self.auth_url, prefix)
-
-    async def register_many(self, n: int, prefix: str = "u") -> list[User]:
-        return await register_users(self.http, self.auth_url, n, prefix)
-
-    async def request(
-        self, user: User | None, method: str, path: str, **kwargs: Any
-    ) -> httpx.Response:
-        headers = {**(user.headers if user else {}), **kwargs.pop("headers", {})}
-        return await self.http.request(method, f"{self.url}{path}", headers=headers, **kwargs)
-
-    async def get(self, user: User | None, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request(user, "GET", path, **kwargs)
-
-    async def post(self, user: User | None, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request(user, "POST", path, **kwargs)
-
-    async def patch(self, user: User | None, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request(user, "PATCH", path, **kwargs)
-
-    async def delete(self, user: User | None, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request(user, "DELETE", path, **kwargs)
-
-    # --- use cases, asserting success ---------------------------------------------------------
-
-    async def direct(self, user: User, other: User) -> dict[str, Any]:
-        response = await self.post(
-            user, "/v1/conversations", json={"type": "direct", "member_ids": [other.id]}
-        )
-        assert response.status_code in (200, 201), response.text
-        return dict(response.json())
-
-    async def group(self, owner: User, members: Iterable[User], title: str = "g") -> dict[str, Any]:
-        response = await self.post(
-            owner,
-            "/v1/conversations",
-            json={"type": "group", "title": title, "member_ids": [m.id for m in members]},
-        )
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    async def send(
-        self, user: User, conversation_id: str, text: str | None = "hello", **body: Any
-    ) -> httpx.Response:
-        payload = {"client_msg_id": body.pop("client_msg_id", new_client_msg_id()), **body}
-        if text is not None:
-            payload["text"] = text
-        return await self.post(user, f"/v1/conversations/{conversation_id}/messages", json=payload)
-
-    async def sent(
-        self, user: User, conversation_id: str, text: str | None = "hello", **body: Any
-    ) -> dict[str, Any]:
-        response = await self.send(user, conversation_id, text, **body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    async def conversation(self, user: User, conversation_id: str) -> dict[str, Any]:
-        response = await self.get(user, f"/v1/conversations/{conversation_id}")
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    async def history(self, user: User, conversation_id: str, **params: Any) -> dict[str, Any]:
-        response = await self.get(
-            user, f"/v1/conversations/{conversation_id}/messages", params=params
-        )
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    async def all_messages(self, user: User, conversation_id: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        after = 0
-        while True:
-            page = await self.history(user, conversation_id, after_seq=after, limit=200)
-            items += page["items"]
-            if not page["has_more"]:
-                return items
-            after = items[-1]["seq"]
-
-    async def upload(
-        self, user: User, content: bytes, name: str = "pic.png", content_type: str = "image/png"
-    ) -> httpx.Response:
-        return await self.post(
-            user, "/v1/attachments", files={"file": (name, content, content_type)}
-        )
 
 
 class StoredCounts:
@@ -276,15 +160,6 @@ class EventTap:
         if self.connection is not None:
             await self.connection.close()
             self.connection = None
-
-
-def log_problems(text: str) -> list[str]:
-    """Lines of a service log that show a crash or an unhandled error."""
-    problems = []
-    for line in text.splitlines():
-        if "Traceback" in line or re.search(r'"level": "(error|critical)"', line):
-            problems.append(line[:2000])
-    return problems
 
 
 def metric_value(metrics_text: str, name: str) -> float:

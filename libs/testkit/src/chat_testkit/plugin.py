@@ -3,26 +3,35 @@
 Session fixtures find (or start) each server once; function fixtures give each
 test its own database name and its own RabbitMQ/Redis namespace, so tests run
 in any order. `service_env` is the environment a service under test needs,
-and `start_service` runs one as a subprocess.
+`start_service` runs one as a subprocess and `start_stack` the whole system
+(`chat_testkit.stack`); the `module_` variants live as long as a test module.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from chat_testkit.amqp import remove_service_namespace
 from chat_testkit.process import ServiceProcess
-from chat_testkit.services import Found, ServiceNotFound, find_mongodb, find_rabbitmq, find_redis
+from chat_testkit.services import (
+    Found,
+    ServiceNotFound,
+    drop_database,
+    find_mongodb,
+    find_rabbitmq,
+    find_redis,
+)
+from chat_testkit.stack import Stack, stack_env
 
 
 def _find(finder: Callable[[], Found]) -> Found:
@@ -89,36 +98,59 @@ async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
 def _service_env(
     mongodb_url: str, db_name: str, redis_url: str, amqp_url: str, namespace: str, workdir: Path
 ) -> dict[str, str]:
-    return {
-        "CHAT_ENV": "test",
-        "MONGODB_URL": mongodb_url,
-        "MONGODB_DB": db_name,
-        "REDIS_URL": redis_url,
-        "AMQP_URL": amqp_url,
-        "NAMESPACE": namespace,
-        "JWT_PRIVATE_KEY_FILE": str(workdir / "keys" / "jwt-private.pem"),
-        "LOG_LEVEL": "INFO",
-    }
+    env = stack_env(
+        redis_url=redis_url,
+        amqp_url=amqp_url,
+        mongodb_url=mongodb_url,
+        key_file=workdir / "keys" / "jwt-private.pem",
+        chat_env="test",
+        db=db_name,
+        namespace=namespace,
+    )
+    return {**env, "LOG_LEVEL": "INFO"}
+
+
+class Launcher:
+    """Starts services and whole stacks on one test environment, and cleans up after them.
+
+    `close()` stops everything it started, then deletes what the services
+    declared on the shared broker under the environment's namespace.
+    """
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.stacks: list[Stack] = []
+        self.processes: list[ServiceProcess] = []
+
+    def service(self, script: str, **env: str) -> ServiceProcess:
+        process = ServiceProcess(script, {**self.env, **env}, self.log_dir)
+        self.processes.append(process)
+        return process.start()
+
+    def stack(
+        self, *, gateways: int = 2, extra: Mapping[str, Mapping[str, str]] | None = None
+    ) -> Stack:
+        stack = Stack.launch(self.env, self.log_dir, gateways=gateways, extra=extra)
+        self.stacks.append(stack)
+        return stack
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.stop(timeout=15)
+        for stack in self.stacks:
+            stack.stop()
+        if self.processes or self.stacks:
+            remove_service_namespace(self.env["AMQP_URL"], self.env["NAMESPACE"])
 
 
 @contextlib.contextmanager
-def _service_starter(
-    service_env: dict[str, str], log_dir: Path
-) -> Iterator[Callable[..., ServiceProcess]]:
-    started: list[ServiceProcess] = []
-
-    def start(script: str, **env: str) -> ServiceProcess:
-        process = ServiceProcess(script, {**service_env, **env}, log_dir)
-        started.append(process)
-        return process.start()
-
+def _launcher(env: dict[str, str], log_dir: Path) -> Iterator[Launcher]:
+    launcher = Launcher(env, log_dir)
     try:
-        yield start
+        yield launcher
     finally:
-        for process in reversed(started):
-            process.stop(timeout=15)
-        if started:
-            remove_service_namespace(service_env["AMQP_URL"], service_env["NAMESPACE"])
+        launcher.close()
 
 
 @pytest.fixture
@@ -129,18 +161,31 @@ def service_env(
     amqp_url: str,
     namespace: str,
     tmp_path: Path,
-) -> dict[str, str]:
-    """Environment for services under test: the found servers, isolated names, a fresh key."""
-    return _service_env(mongodb_url, mongodb_db_name, redis_url, amqp_url, namespace, tmp_path)
+) -> Iterator[dict[str, str]]:
+    """Environment for services under test: the found servers, isolated names, a fresh key.
+
+    The test's database is dropped afterwards (after its services stopped).
+    """
+    yield _service_env(mongodb_url, mongodb_db_name, redis_url, amqp_url, namespace, tmp_path)
+    drop_database(mongodb_url, mongodb_db_name)
 
 
 @pytest.fixture
-def start_service(
-    service_env: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[..., ServiceProcess]]:
+def launcher(service_env: dict[str, str], tmp_path: Path) -> Iterator[Launcher]:
+    with _launcher(service_env, tmp_path) as started:
+        yield started
+
+
+@pytest.fixture
+def start_service(launcher: Launcher) -> Callable[..., ServiceProcess]:
     """`start_service("chat-auth", EXTRA="1")` runs a service and stops it after the test."""
-    with _service_starter(service_env, tmp_path) as start:
-        yield start
+    return launcher.service
+
+
+@pytest.fixture
+def start_stack(launcher: Launcher) -> Callable[..., Stack]:
+    """`start_stack(gateways=2, extra={"gateway": {...}})`: a `Stack`, stopped after the test."""
+    return launcher.stack
 
 
 @pytest.fixture(scope="module")
@@ -156,17 +201,24 @@ def module_service_env(
     workdir = tmp_path_factory.mktemp("service")
     namespace = f"t{uuid.uuid4().hex[:12]}"
     yield _service_env(mongodb_url, db_name, redis_url, amqp_url, namespace, workdir)
-    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_url, serverSelectionTimeoutMS=5000)
-    try:
-        client.drop_database(db_name)
-    finally:
-        client.close()
+    drop_database(mongodb_url, db_name)
 
 
 @pytest.fixture(scope="module")
-def start_module_service(
+def module_launcher(
     module_service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[..., ServiceProcess]]:
+) -> Iterator[Launcher]:
+    with _launcher(module_service_env, tmp_path_factory.mktemp("logs")) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def start_module_service(module_launcher: Launcher) -> Callable[..., ServiceProcess]:
     """`start_service` whose processes live until the end of the test module."""
-    with _service_starter(module_service_env, tmp_path_factory.mktemp("logs")) as start:
-        yield start
+    return module_launcher.service
+
+
+@pytest.fixture(scope="module")
+def start_module_stack(module_launcher: Launcher) -> Callable[..., Stack]:
+    """`start_stack` whose stacks live until the end of the test module."""
+    return module_launcher.stack

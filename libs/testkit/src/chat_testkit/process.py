@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -98,3 +99,13 @@ class ServiceProcess:
     def restart(self, timeout: float = 30.0) -> ServiceProcess:
         self.stop()
         return self.start(timeout)
+
+
+def log_problems(text: str, *, errors_too: bool = True) -> list[str]:
+    """Lines of a service log showing a crash (and, with `errors_too`, any error line)."""
+    return [
+        line[:2000]
+        for line in text.splitlines()
+        if "Traceback" in line
+        or (errors_too and re.search(r'"level": "(error|critical)"', line) is not None)
+    ]

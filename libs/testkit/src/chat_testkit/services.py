@@ -103,63 +103,89 @@ def _mongo_ok(url: str) -> bool:
     return True
 
 
-def find_redis() -> Found:
-    explicit = os.environ.get("REDIS_URL")
-    if explicit:
-        if _redis_ok(explicit):
-            return Found(explicit, "REDIS_URL")
-        raise ServiceNotFound(f"REDIS_URL={explicit} is set but Redis does not answer there.")
-    local = "redis://127.0.0.1:6379/0"
-    if _redis_ok(local):
-        return Found(local, "local server")
-    if _docker_available():
-        from testcontainers.redis import RedisContainer
+def _redis_container() -> Found:
+    from testcontainers.redis import RedisContainer
 
-        container = RedisContainer().start()
-        url = f"redis://{container.get_container_host_ip()}:{container.get_exposed_port(6379)}/0"
-        return Found(url, "testcontainers", [container.stop])
-    raise ServiceNotFound(
-        "Redis not found: set REDIS_URL, start a local server "
-        "(redis-server --port 6379), or run a Docker engine for testcontainers."
-    )
+    container = RedisContainer().start()
+    url = f"redis://{container.get_container_host_ip()}:{container.get_exposed_port(6379)}/0"
+    return Found(url, "testcontainers", [container.stop])
+
+
+def _rabbitmq_container() -> Found:
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    container = RabbitMqContainer().start()
+    host, port = container.get_container_host_ip(), container.get_exposed_port(5672)
+    return Found(f"amqp://guest:guest@{host}:{port}/", "testcontainers", [container.stop])
+
+
+def _mongodb_container() -> Found:
+    from testcontainers.mongodb import MongoDbContainer
+
+    container = MongoDbContainer("mongo:7").start()
+    return Found(container.get_connection_url(), "testcontainers", [container.stop])
+
+
+def _nowhere(message: str) -> Callable[[], Found]:
+    def fail() -> Found:
+        raise ServiceNotFound(message)
+
+    return fail
+
+
+@dataclass(frozen=True)
+class _Server:
+    """One kind of server and where to look for it, in the order of the module docstring.
+
+    `last_resort` runs when neither the environment, this machine nor Docker has
+    one: it starts one (MongoDB) or says what to start.
+    """
+
+    name: str
+    variable: str
+    local_url: str
+    local_port: int
+    answers: Callable[[str], bool]
+    container: Callable[[], Found]
+    last_resort: Callable[[], Found]
+
+    def find(self) -> Found:
+        explicit = os.environ.get(self.variable)
+        if explicit:
+            if self.answers(explicit):
+                return Found(explicit, self.variable)
+            raise ServiceNotFound(
+                f"{self.variable}={explicit} is set but {self.name} does not answer there."
+            )
+        # The port first: a client's own timeout is far longer than a refused connection.
+        if port_open("127.0.0.1", self.local_port) and self.answers(self.local_url):
+            return Found(self.local_url, "local server")
+        if _docker_available():
+            return self.container()
+        return self.last_resort()
+
+
+def find_redis() -> Found:
+    return _REDIS.find()
 
 
 def find_rabbitmq() -> Found:
-    explicit = os.environ.get("AMQP_URL")
-    if explicit:
-        if _amqp_ok(explicit):
-            return Found(explicit, "AMQP_URL")
-        raise ServiceNotFound(f"AMQP_URL={explicit} is set but RabbitMQ does not answer there.")
-    local = "amqp://guest:guest@127.0.0.1:5672/"
-    if _amqp_ok(local):
-        return Found(local, "local server")
-    if _docker_available():
-        from testcontainers.rabbitmq import RabbitMqContainer
-
-        container = RabbitMqContainer().start()
-        host, port = container.get_container_host_ip(), container.get_exposed_port(5672)
-        return Found(f"amqp://guest:guest@{host}:{port}/", "testcontainers", [container.stop])
-    raise ServiceNotFound(
-        "RabbitMQ not found: set AMQP_URL, start a local server (rabbitmq-server -detached), "
-        "or run a Docker engine for testcontainers."
-    )
+    return _RABBITMQ.find()
 
 
 def find_mongodb() -> Found:
-    explicit = os.environ.get("MONGODB_URL")
-    if explicit:
-        if _mongo_ok(explicit):
-            return Found(explicit, "MONGODB_URL")
-        raise ServiceNotFound(f"MONGODB_URL={explicit} is set but MongoDB does not answer there.")
-    local = "mongodb://127.0.0.1:27017/?directConnection=true"
-    if port_open("127.0.0.1", 27017) and _mongo_ok(local):
-        return Found(local, "local server")
-    if _docker_available():
-        from testcontainers.mongodb import MongoDbContainer
+    return _MONGODB.find()
 
-        container = MongoDbContainer("mongo:7").start()
-        return Found(container.get_connection_url(), "testcontainers", [container.stop])
-    return start_embedded_mongodb()
+
+def drop_database(mongodb_url: str, name: str) -> None:
+    """Drop what a test run or a bench run stored under its own database name."""
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        mongodb_url, serverSelectionTimeoutMS=5000
+    )
+    try:
+        client.drop_database(name)
+    finally:
+        client.close()
 
 
 @dataclass
@@ -171,6 +197,14 @@ class EmbeddedMongo:
     @property
     def url(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
 
 
 def secantusd_command() -> list[str]:
@@ -218,15 +252,11 @@ def start_embedded_mongodb() -> Found:
     workdir = Path(tempfile.mkdtemp(prefix="chat-secantus-"))
     embedded = spawn_embedded_mongodb(free_port(), str(workdir / "data"), workdir / "server.log")
 
-    def stop() -> None:
-        embedded.process.terminate()
-        try:
-            embedded.process.wait(10)
-        except subprocess.TimeoutExpired:
-            embedded.process.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-    return Found(embedded.url, "embedded SecantusDB", [stop])
+    return Found(
+        embedded.url,
+        "embedded SecantusDB",
+        [lambda: shutil.rmtree(workdir, ignore_errors=True), embedded.stop],
+    )
 
 
 @contextlib.contextmanager
@@ -236,3 +266,38 @@ def found(finder: Callable[[], Found]) -> Iterator[Found]:
         yield result
     finally:
         result.close()
+
+
+_REDIS = _Server(
+    "Redis",
+    "REDIS_URL",
+    "redis://127.0.0.1:6379/0",
+    6379,
+    _redis_ok,
+    _redis_container,
+    _nowhere(
+        "Redis not found: set REDIS_URL, start a local server "
+        "(redis-server --port 6379), or run a Docker engine for testcontainers."
+    ),
+)
+_RABBITMQ = _Server(
+    "RabbitMQ",
+    "AMQP_URL",
+    "amqp://guest:guest@127.0.0.1:5672/",
+    5672,
+    _amqp_ok,
+    _rabbitmq_container,
+    _nowhere(
+        "RabbitMQ not found: set AMQP_URL, start a local server (rabbitmq-server -detached), "
+        "or run a Docker engine for testcontainers."
+    ),
+)
+_MONGODB = _Server(
+    "MongoDB",
+    "MONGODB_URL",
+    "mongodb://127.0.0.1:27017/?directConnection=true",
+    27017,
+    _mongo_ok,
+    _mongodb_container,
+    start_embedded_mongodb,
+)

@@ -1,23 +1,19 @@
 """Black-box fixtures: chat-auth, chat-message and two chat-gateways as processes.
 
 One stack per test module (`stack`); a module that needs other gateway
-settings overrides `gateway_env`. Fault tests build their own stack per test
-with `build_stack(start_service, ...)` since they kill what they start.
+settings overrides `gateway_env`. Fault tests start a stack of their own per
+test with `start_stack`, since they kill what they start.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
-from gateway_stack import FAST_GATEWAY_ENV, Stack, build_stack, remove_namespace
-from gateway_support import Api, Device, LogWatch, Stored, User
-from pymongo import MongoClient
+from gateway_support import FAST_GATEWAY_ENV, Device, LogWatch, Stored
 
-from chat_testkit import ServiceProcess
+from chat_testkit import ChatApi, ServiceProcess, Stack, User
 
 DeviceFactory = Callable[..., Awaitable[Device]]
 
@@ -28,41 +24,14 @@ def gateway_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def stack(
-    start_module_service: Callable[..., ServiceProcess],
-    module_service_env: dict[str, str],
-    gateway_env: dict[str, str],
-) -> Iterator[Stack]:
-    started = build_stack(start_module_service, module_service_env, gateway_env)
-    yield started
-    for process in reversed(started.processes):
-        process.stop(timeout=15)
-    remove_namespace(module_service_env)
-
-
-@pytest.fixture
-def leftovers_removed(service_env: dict[str, str]) -> Iterator[None]:
-    """For tests with a stack of their own; request it before `start_service` so that it
-    runs after the services stopped: drops their database and their broker namespace."""
-    yield
-    remove_namespace(service_env)
-    client: MongoClient[dict[str, Any]] = MongoClient(service_env["MONGODB_URL"])
-    try:
-        client.drop_database(service_env["MONGODB_DB"])
-    finally:
-        client.close()
+def stack(start_module_stack: Callable[..., Stack], gateway_env: dict[str, str]) -> Stack:
+    return start_module_stack(extra={"gateway": gateway_env})
 
 
 @pytest_asyncio.fixture(scope="module")
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def api(http: httpx.AsyncClient, stack: Stack) -> Api:
-    return Api(http, stack.auth.url, stack.message.url)
+async def api(stack: Stack) -> AsyncIterator[ChatApi]:
+    async with ChatApi.open(auth_url=stack.auth.url, message_url=stack.message.url) as api:
+        yield api
 
 
 @pytest.fixture(scope="module")

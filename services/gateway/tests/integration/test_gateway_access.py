@@ -12,14 +12,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from gateway_stack import Stack
 from gateway_support import (
-    Api,
     Device,
     Stored,
-    User,
     assert_error_ack,
-    new_client_msg_id,
     refused,
     signing_key,
     token_signed_by,
@@ -27,6 +23,8 @@ from gateway_support import (
 )
 
 from chat_platform.jwt import public_jwk
+from chat_testkit.api import ChatApi, User, new_client_msg_id
+from chat_testkit.stack import Stack
 from chat_testkit.tokens import access_claims, encode, hs256
 
 DeviceFactory = Callable[..., Awaitable[Device]]
@@ -96,7 +94,7 @@ BAD_AUTH_KINDS = [
 
 @pytest.mark.parametrize("kind", BAD_AUTH_KINDS)
 async def test_a_connection_without_a_valid_token_is_refused(
-    api: Api, stack: Stack, kind: str
+    api: ChatApi, stack: Stack, kind: str
 ) -> None:
     user = await api.register()
     key = signing_key(stack.env["JWT_PRIVATE_KEY_FILE"])
@@ -112,7 +110,7 @@ async def test_a_connection_without_a_valid_token_is_refused(
 
 
 async def test_a_token_made_with_the_real_key_is_accepted(
-    api: Api, stack: Stack, devices: DeviceFactory
+    api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> None:
     """The control for the refusals above: the same hand-made token, validly signed."""
     user = await api.register()
@@ -126,7 +124,7 @@ async def test_a_token_made_with_the_real_key_is_accepted(
 
 
 async def test_auth_refresh_takes_the_same_users_tokens_only(
-    api: Api, stack: Stack, devices: DeviceFactory
+    api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> None:
     alice, mallory = await api.register_many(2)
     conversation = await api.direct(alice, mallory)
@@ -152,12 +150,12 @@ async def test_auth_refresh_takes_the_same_users_tokens_only(
 
 @pytest.mark.slow
 async def test_a_connection_whose_token_expires_without_refresh_is_closed(
-    api: Api, stack: Stack
+    api: ChatApi, stack: Stack
 ) -> None:
     # A second auth instance with the same key and database, issuing 3-second tokens.
-    short_auth = stack.start_other("chat-auth", ACCESS_TOKEN_TTL_SECONDS="3")
+    short_auth = stack.start("auth", ACCESS_TOKEN_TTL_SECONDS="3")
     user = await api.register()
-    grace = float(stack.gateway_env["TOKEN_GRACE_SECONDS"])
+    grace = float(stack.env_of("gateway")["TOKEN_GRACE_SECONDS"])
     check_interval = 5.0  # how often a gateway looks for expired tokens
 
     token = await api.login(user, short_auth.url)
@@ -185,9 +183,9 @@ async def test_a_connection_whose_token_expires_without_refresh_is_closed(
 
 
 async def test_sends_beyond_the_rate_are_refused_and_the_connection_stays_usable(
-    api: Api, stack: Stack, devices: DeviceFactory, stored: Stored
+    api: ChatApi, stack: Stack, devices: DeviceFactory, stored: Stored
 ) -> None:
-    limited = stack.start_gateway(RATE_SEND="1", RATE_SEND_BURST="2")
+    limited = stack.start("gateway", RATE_SEND="1", RATE_SEND_BURST="2")
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
     device = await devices(alice, limited)
@@ -211,13 +209,17 @@ async def test_sends_beyond_the_rate_are_refused_and_the_connection_stays_usable
     await asyncio.sleep(retry_after)
     retried = await device.ok("message:send", payloads[2])
     assert retried["message"]["text"] == "quick 2"
-    assert [m["text"] for m in await api.history(alice, cid)] == ["quick 0", "quick 1", "quick 2"]
+    assert [m["text"] for m in await api.all_messages(alice, cid)] == [
+        "quick 0",
+        "quick 1",
+        "quick 2",
+    ]
 
 
 async def test_sends_beyond_the_in_flight_bound_are_shed_at_once(
-    api: Api, stack: Stack, devices: DeviceFactory, stored: Stored
+    api: ChatApi, stack: Stack, devices: DeviceFactory, stored: Stored
 ) -> None:
-    busy = stack.start_gateway(MAX_SENDS_IN_FLIGHT="1")
+    busy = stack.start("gateway", MAX_SENDS_IN_FLIGHT="1")
     users = await api.register_many(8)
     owner, *others = users
     cid = (await api.group(owner, others))["id"]
@@ -244,7 +246,7 @@ async def test_sends_beyond_the_in_flight_bound_are_shed_at_once(
     for phone, payload in zip(phones, payloads, strict=True):
         if payload in shed:
             assert (await phone.ok("message:send", payload))["message"]["text"] == payload["text"]
-    history = await api.history(owner, cid)
+    history = await api.all_messages(owner, cid)
     assert sorted(m["text"] for m in history) == sorted(p["text"] for p in payloads)
 
 

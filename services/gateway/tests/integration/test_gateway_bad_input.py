@@ -16,16 +16,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from gateway_stack import Stack
-from gateway_support import (
-    Api,
-    Device,
-    RawSocket,
-    Stored,
-    User,
-    assert_error_ack,
-    new_client_msg_id,
-)
+from gateway_support import Device, RawSocket, Stored, assert_error_ack
+
+from chat_testkit.api import ChatApi, User, new_client_msg_id
+from chat_testkit.stack import Stack
 
 DeviceFactory = Callable[..., Awaitable[Device]]
 
@@ -45,11 +39,11 @@ class Scene:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def scene(api: Api) -> AsyncIterator[Scene]:
+async def scene(api: ChatApi) -> AsyncIterator[Scene]:
     alice, bob, carol = await api.register_many(3)
     own = (await api.direct(alice, bob))["id"]
     foreign = (await api.direct(bob, carol))["id"]
-    await api.send(alice, own, "the first message")
+    await api.sent(alice, own, "the first message")
     yield Scene(alice, bob, own, foreign, uuid.uuid4().hex[:24])
 
 

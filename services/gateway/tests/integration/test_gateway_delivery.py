@@ -10,8 +10,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway_stack import Stack
-from gateway_support import Api, Device, User, sorted_seqs
+from gateway_support import Device, sorted_seqs
+
+from chat_testkit.api import ChatApi, User
+from chat_testkit.stack import Stack
 
 DeviceFactory = Callable[..., Awaitable[Device]]
 
@@ -24,7 +26,7 @@ def in_conversation(conversation_id: str) -> Callable[[Any], bool]:
 
 
 async def four_devices(
-    api: Api, stack: Stack, devices: DeviceFactory
+    api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> tuple[list[User], str, list[Device]]:
     """Alice on both gateways, Bob on the second, Carol on the first, in one group."""
     alice, bob, carol = await api.register_many(3)
@@ -40,7 +42,7 @@ async def four_devices(
 
 
 async def test_every_device_gets_every_message_once(
-    api: Api, stack: Stack, devices: DeviceFactory
+    api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> None:
     _, cid, everyone = await four_devices(api, stack, devices)
     a1, _, b1, _ = everyone
@@ -65,7 +67,7 @@ async def test_every_device_gets_every_message_once(
 
 
 async def test_one_devices_quick_sends_are_stored_in_the_order_it_sent_them(
-    api: Api, stack: Stack, devices: DeviceFactory
+    api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
@@ -77,14 +79,14 @@ async def test_one_devices_quick_sends_are_stored_in_the_order_it_sent_them(
 
 
 async def test_edits_and_deletes_reach_every_device_once(
-    api: Api, stack: Stack, devices: DeviceFactory
+    api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> None:
     (alice, _, _), cid, everyone = await four_devices(api, stack, devices)
     message = await everyone[0].send(cid, "first draft")
     for device in everyone:
         await device.wait_for("message:new", lambda m: m["id"] == message["id"])
 
-    await api.edit(alice, cid, message["id"], "second draft")
+    await api.edit_message(alice, cid, message["id"], "second draft")
     for device in everyone:
         (updated,) = await device.wait_for("message:updated", lambda m: m["id"] == message["id"])
         assert updated["text"] == "second draft", updated
@@ -92,7 +94,7 @@ async def test_edits_and_deletes_reach_every_device_once(
         assert updated["seq"] == message["seq"]
         assert not updated["deleted"]
 
-    await api.delete(alice, cid, message["id"])
+    await api.delete_message(alice, cid, message["id"])
     for device in everyone:
         (deleted,) = await device.wait_for("message:deleted", lambda m: m["id"] == message["id"])
         assert deleted["deleted"] is True, deleted
@@ -103,7 +105,9 @@ async def test_edits_and_deletes_reach_every_device_once(
         assert len(device.of("message:deleted")) == 1, device.label
 
 
-async def test_receipts_reach_every_member(api: Api, stack: Stack, devices: DeviceFactory) -> None:
+async def test_receipts_reach_every_member(
+    api: ChatApi, stack: Stack, devices: DeviceFactory
+) -> None:
     (_, bob, carol), cid, everyone = await four_devices(api, stack, devices)
     a1, _, b1, c1 = everyone
     first = await a1.send(cid, "one")
@@ -132,7 +136,7 @@ async def test_receipts_reach_every_member(api: Api, stack: Stack, devices: Devi
 
 
 async def test_membership_changes_reach_members_and_the_removed_one(
-    api: Api, stack: Stack, devices: DeviceFactory
+    api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> None:
     alice, bob, dave = await api.register_many(3)
     gw1, gw2 = stack.gateways
@@ -173,11 +177,11 @@ async def test_membership_changes_reach_members_and_the_removed_one(
 
 
 async def test_typing_goes_to_the_other_members_only_and_stops_by_itself(
-    api: Api, stack: Stack, devices: DeviceFactory
+    api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> None:
     (alice, bob, carol), cid, everyone = await four_devices(api, stack, devices)
     a1, a2, b1, c1 = everyone
-    timeout = float(stack.gateway_env["TYPING_TIMEOUT_SECONDS"])
+    timeout = float(stack.env_of("gateway")["TYPING_TIMEOUT_SECONDS"])
 
     def typing_of(user: User, is_typing: bool) -> Callable[[Any], bool]:
         expected = {"conversation_id": cid, "user_id": user.id, "is_typing": is_typing}
@@ -218,7 +222,7 @@ async def test_typing_goes_to_the_other_members_only_and_stops_by_itself(
 
 
 async def test_presence_goes_to_contacts_only(
-    api: Api, stack: Stack, devices: DeviceFactory
+    api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> None:
     alice, dave, stranger = await api.register_many(3)
     await api.direct(alice, dave)

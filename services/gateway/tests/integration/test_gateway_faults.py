@@ -21,10 +21,11 @@ import httpx
 import pytest
 import pytest_asyncio
 import socketio
-from gateway_stack import FAST_GATEWAY_ENV, build_stack
-from gateway_support import Api, Device, LogWatch, Stored, User, new_client_msg_id
+from gateway_support import FAST_GATEWAY_ENV, Device, LogWatch, Stored
 
 from chat_testkit import ServiceProcess, free_port, port_open
+from chat_testkit.api import ChatApi, User, new_client_msg_id
+from chat_testkit.stack import Stack
 
 pytestmark = pytest.mark.slow
 
@@ -166,24 +167,22 @@ class Sender:
 
 
 async def test_clients_of_a_killed_gateway_resync_elsewhere_and_go_offline_in_time(
-    leftovers_removed: None,
-    start_service: Callable[..., ServiceProcess],
-    service_env: dict[str, str],
+    start_stack: Callable[..., Stack],
     http: httpx.AsyncClient,
 ) -> None:
     ttl, renew = 6, 2
-    stack = build_stack(
-        start_service,
-        service_env,
-        {
-            **FAST_GATEWAY_ENV,
-            "PRESENCE_TTL_SECONDS": str(ttl),
-            "PRESENCE_RENEW_SECONDS": str(renew),
-        },
+    stack = start_stack(
+        extra={
+            "gateway": {
+                **FAST_GATEWAY_ENV,
+                "PRESENCE_TTL_SECONDS": str(ttl),
+                "PRESENCE_RENEW_SECONDS": str(renew),
+            }
+        }
     )
     doomed, survivor = stack.gateways
     watch = LogWatch([stack.auth, stack.message, survivor]).mark()
-    api = Api(http, stack.auth.url, stack.message.url)
+    api = ChatApi(http, auth_url=stack.auth.url, message_url=stack.message.url)
     alice, bob, dave = await api.register_many(3)
     cid = (await api.direct(alice, bob))["id"]
     await api.direct(alice, dave)
@@ -308,26 +307,24 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 
 async def test_delivery_resumes_after_redis_restarts_without_restarting_gateways(
-    leftovers_removed: None,
-    start_service: Callable[..., ServiceProcess],
-    service_env: dict[str, str],
+    start_stack: Callable[..., Stack],
     http: httpx.AsyncClient,
     private_redis: PrivateRedis,
 ) -> None:
-    stack = build_stack(
-        start_service,
-        service_env,
-        {
-            **FAST_GATEWAY_ENV,
-            "REDIS_URL": private_redis.url,
-            "HEARTBEAT_SECONDS": "0.5",
-            "HEARTBEAT_STALE_SECONDS": "3",
-            "PRESENCE_RENEW_SECONDS": "1",
-        },
+    stack = start_stack(
+        extra={
+            "gateway": {
+                **FAST_GATEWAY_ENV,
+                "REDIS_URL": private_redis.url,
+                "HEARTBEAT_SECONDS": "0.5",
+                "HEARTBEAT_STALE_SECONDS": "3",
+                "PRESENCE_RENEW_SECONDS": "1",
+            }
+        }
     )
     gw1, gw2 = stack.gateways
     watch = LogWatch([stack.auth, stack.message]).mark()
-    api = Api(http, stack.auth.url, stack.message.url)
+    api = ChatApi(http, auth_url=stack.auth.url, message_url=stack.message.url)
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
     a1 = await Device(alice, "alice@gw1").connect(gw1.url)
@@ -415,18 +412,17 @@ async def _presence_online(device: Device, user_id: str) -> bool:
 
 
 async def test_a_drained_gateway_moves_its_clients_without_losing_acknowledged_messages(
-    leftovers_removed: None,
-    start_service: Callable[..., ServiceProcess],
+    start_stack: Callable[..., Stack],
     service_env: dict[str, str],
     http: httpx.AsyncClient,
 ) -> None:
     drain_seconds = 2
-    stack = build_stack(
-        start_service, service_env, {**FAST_GATEWAY_ENV, "DRAIN_SECONDS": str(drain_seconds)}
+    stack = start_stack(
+        extra={"gateway": {**FAST_GATEWAY_ENV, "DRAIN_SECONDS": str(drain_seconds)}}
     )
     draining, survivor = stack.gateways
     watch = LogWatch([stack.auth, stack.message, survivor]).mark()
-    api = Api(http, stack.auth.url, stack.message.url)
+    api = ChatApi(http, auth_url=stack.auth.url, message_url=stack.message.url)
     *writers, reader = await api.register_many(4)
     cid = (await api.group(reader, writers))["id"]
     per_sender = 60
@@ -465,7 +461,7 @@ async def test_a_drained_gateway_moves_its_clients_without_losing_acknowledged_m
         # Nothing acknowledged is lost, nothing is stored twice, seq has no hole.
         acked = {m["id"]: m for s in senders for m in s.acked}
         assert len(acked) == per_sender * len(senders)
-        history = await api.history(reader, cid)
+        history = await api.all_messages(reader, cid)
         assert [m["seq"] for m in history] == list(range(1, len(acked) + 1))
         assert {m["id"]: m["seq"] for m in history} == {i: m["seq"] for i, m in acked.items()}
         assert sorted(m["client_msg_id"] for m in history) == sorted(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway_stack import Stack
-from gateway_support import Api, Device
+from gateway_support import Device
+
+from chat_testkit.api import ChatApi
+from chat_testkit.stack import Stack
 
 DeviceFactory = Callable[..., Awaitable[Device]]
 
@@ -29,7 +31,7 @@ def texts(entry: dict[str, Any]) -> list[str]:
 
 
 async def test_sync_returns_exactly_what_a_disconnected_device_missed(
-    api: Api, stack: Stack, devices: DeviceFactory
+    api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> None:
     alice, bob, carol = await api.register_many(3)
     direct = (await api.direct(alice, bob))["id"]
@@ -42,14 +44,14 @@ async def test_sync_returns_exactly_what_a_disconnected_device_missed(
     for i in range(1, 4):
         await a1.send(direct, f"d{i}")
     await a1.send(group, "g1")
-    await api.send(carol, quiet, "q1")
+    await api.sent(carol, quiet, "q1")
     await b1.wait_for("message:new", count=5)
     held = {m["id"]: m for m in b1.of("message:new")}
     cursors = {direct: 3, group: 1, quiet: 1}
     await b1.close()
 
     missed = [await a1.send(direct, f"d{i}") for i in range(4, 8)]
-    missed += [await a1.send(group, "g2"), await api.send(carol, group, "g3")]
+    missed += [await a1.send(group, "g2"), await api.sent(carol, group, "g3")]
 
     b2 = await devices(bob, gw1, "bob@gw1 again")
     got = entries(await b2.sync(cursors))
@@ -70,7 +72,7 @@ async def test_sync_returns_exactly_what_a_disconnected_device_missed(
 
 
 async def test_sync_since_returns_edits_and_deletes_of_held_messages(
-    api: Api, stack: Stack, devices: DeviceFactory
+    api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
@@ -82,8 +84,8 @@ async def test_sync_since_returns_edits_and_deletes_of_held_messages(
     assert texts(entries(first)[cid]) == ["m1", "m2", "m3", "m4", "m5"]
     await b1.close()
 
-    await api.edit(alice, cid, sent[1]["id"], "m2 edited")
-    await api.delete(alice, cid, sent[3]["id"])
+    await api.edit_message(alice, cid, sent[1]["id"], "m2 edited")
+    await api.delete_message(alice, cid, sent[3]["id"])
     await a1.send(cid, "m6")
 
     b2 = await devices(bob, stack.gateways[0])
@@ -102,21 +104,21 @@ async def test_sync_since_returns_edits_and_deletes_of_held_messages(
 
 
 async def test_sync_brings_new_conversations_and_names_the_ones_left(
-    api: Api, stack: Stack, devices: DeviceFactory
+    api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> None:
     alice, bob, carol = await api.register_many(3)
     kept = (await api.direct(alice, bob))["id"]
     leaving = (await api.group(alice, [bob, carol], title="old"))["id"]
-    await api.send(alice, kept, "k1")
-    await api.send(alice, leaving, "l1")
+    await api.sent(alice, kept, "k1")
+    await api.sent(alice, leaving, "l1")
     cursors = {kept: 1, leaving: 1}
 
     # While Bob is away: a new group with him, and he is removed from the old one.
     new = (await api.group(carol, [alice, bob], title="new"))["id"]
-    await api.send(carol, new, "n1")
-    await api.send(alice, new, "n2")
+    await api.sent(carol, new, "n1")
+    await api.sent(alice, new, "n2")
     await api.remove_member(alice, leaving, bob)
-    await api.send(alice, leaving, "l2 after bob left")
+    await api.sent(alice, leaving, "l2 after bob left")
 
     b1 = await devices(bob, stack.gateways[1])
     ack = await b1.sync(cursors)
@@ -133,7 +135,7 @@ async def test_sync_brings_new_conversations_and_names_the_ones_left(
     assert set(fresh) == {kept, new}
 
 
-async def test_sync_pages_with_has_more(api: Api, stack: Stack, devices: DeviceFactory) -> None:
+async def test_sync_pages_with_has_more(api: ChatApi, stack: Stack, devices: DeviceFactory) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
     a1 = await devices(alice, stack.gateways[0])

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import httpx
 import pytest
 import pytest_asyncio
-from message_support import MessageApi, StoredCounts, count_500s, log_problems
+from message_support import StoredCounts, count_500s
 
-from chat_testkit import ServiceProcess
+from chat_testkit import ChatApi, ServiceProcess, Stack
+from chat_testkit.process import log_problems
 
 
 @pytest.fixture(scope="module")
@@ -21,31 +22,24 @@ def message_extra_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def auth_service(start_module_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_module_service("chat-auth")
+def stack(start_module_stack: Callable[..., Stack], message_extra_env: dict[str, str]) -> Stack:
+    return start_module_stack(gateways=0, extra={"message": message_extra_env})
 
 
 @pytest.fixture(scope="module")
-def message_service(
-    start_module_service: Callable[..., ServiceProcess],
-    auth_service: ServiceProcess,
-    message_extra_env: dict[str, str],
-) -> ServiceProcess:
-    return start_module_service("chat-message", AUTH_URL=auth_service.url, **message_extra_env)
+def auth_service(stack: Stack) -> ServiceProcess:
+    return stack.auth
+
+
+@pytest.fixture(scope="module")
+def message_service(stack: Stack) -> ServiceProcess:
+    return stack.message
 
 
 @pytest_asyncio.fixture(scope="module")
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def api(
-    http: httpx.AsyncClient, message_service: ServiceProcess, auth_service: ServiceProcess
-) -> MessageApi:
-    return MessageApi(http, message_service.url, auth_service.url)
+async def api(stack: Stack) -> AsyncIterator[ChatApi]:
+    async with ChatApi.open(auth_url=stack.auth.url, message_url=stack.message.url) as api:
+        yield api
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,11 @@ import os
 from urllib.parse import urlsplit
 
 import pytest
-from message_support import ELF_HEADER, PNG_1X1, MessageApi, StoredCounts, User, assert_error
+from message_support import ELF_HEADER, PNG_1X1, StoredCounts
 
 from chat_testkit import ServiceProcess
+from chat_testkit.api import ChatApi, User
+from chat_testkit.contract import assert_error
 
 MAX_ATTACHMENT_BYTES = 64 * 1024
 
@@ -22,14 +24,14 @@ def message_extra_env() -> dict[str, str]:
     return {"MAX_ATTACHMENT_BYTES": str(MAX_ATTACHMENT_BYTES)}
 
 
-async def uploaded(api: MessageApi, user: User, content: bytes = PNG_1X1) -> dict[str, object]:
+async def uploaded(api: ChatApi, user: User, content: bytes = PNG_1X1) -> dict[str, object]:
     response = await api.upload(user, content)
     assert response.status_code == 201, response.text
     return dict(response.json())
 
 
 async def test_an_uploaded_png_is_described_and_readable_by_its_uploader(
-    api: MessageApi, stored: StoredCounts
+    api: ChatApi, stored: StoredCounts
 ) -> None:
     alice = await api.register()
     before = stored()
@@ -51,7 +53,7 @@ async def test_an_uploaded_png_is_described_and_readable_by_its_uploader(
     assert download.headers["x-content-type-options"] == "nosniff"
 
 
-async def test_members_of_a_conversation_showing_it_may_download_it(api: MessageApi) -> None:
+async def test_members_of_a_conversation_showing_it_may_download_it(api: ChatApi) -> None:
     alice, bob, outsider = await api.register_many(3)
     cid = (await api.direct(alice, bob))["id"]
     attachment = await uploaded(api, alice)
@@ -70,7 +72,7 @@ async def test_members_of_a_conversation_showing_it_may_download_it(api: Message
     assert_error(await api.get(outsider, path), 404, "not_found")
 
 
-async def test_a_large_upload_round_trips_byte_for_byte(api: MessageApi) -> None:
+async def test_a_large_upload_round_trips_byte_for_byte(api: ChatApi) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
     content = PNG_1X1 + os.urandom(MAX_ATTACHMENT_BYTES - len(PNG_1X1))
@@ -82,7 +84,7 @@ async def test_a_large_upload_round_trips_byte_for_byte(api: MessageApi) -> None
     assert download.headers["content-length"] == str(MAX_ATTACHMENT_BYTES)
 
 
-async def test_only_ones_own_uploads_can_be_attached(api: MessageApi, stored: StoredCounts) -> None:
+async def test_only_ones_own_uploads_can_be_attached(api: ChatApi, stored: StoredCounts) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
     alices = await uploaded(api, alice)
@@ -99,14 +101,14 @@ async def test_only_ones_own_uploads_can_be_attached(api: MessageApi, stored: St
     "attachment_id", ["65a000000000000000000009", "nope", "x" * 300, "%24where"]
 )
 async def test_unknown_or_malformed_attachment_ids_are_not_found(
-    api: MessageApi, attachment_id: str
+    api: ChatApi, attachment_id: str
 ) -> None:
     alice = await api.register()
     assert_error(await api.get(alice, f"/v1/attachments/{attachment_id}"), 404, "not_found")
 
 
 async def test_a_file_over_the_limit_is_refused_and_nothing_is_kept(
-    api: MessageApi, stored: StoredCounts
+    api: ChatApi, stored: StoredCounts
 ) -> None:
     alice = await api.register()
     before = stored()
@@ -166,7 +168,7 @@ def multipart_head(user: User, path: str, length_header: bytes) -> bytes:
 
 
 async def test_a_declared_oversize_body_is_refused_before_it_is_sent(
-    api: MessageApi, message_service: ServiceProcess, stored: StoredCounts
+    api: ChatApi, message_service: ServiceProcess, stored: StoredCounts
 ) -> None:
     alice = await api.register()
     before = stored()
@@ -180,7 +182,7 @@ async def test_a_declared_oversize_body_is_refused_before_it_is_sent(
 
 
 async def test_a_chunked_oversize_body_is_cut_off_once_past_the_limit(
-    api: MessageApi, message_service: ServiceProcess, stored: StoredCounts
+    api: ChatApi, message_service: ServiceProcess, stored: StoredCounts
 ) -> None:
     alice = await api.register()
     before = stored()
@@ -209,7 +211,7 @@ async def test_a_chunked_oversize_body_is_cut_off_once_past_the_limit(
     ],
 )  # fmt: skip
 async def test_disallowed_types_are_unsupported_whatever_they_claim(
-    api: MessageApi, stored: StoredCounts, content: bytes, name: str, content_type: str
+    api: ChatApi, stored: StoredCounts, content: bytes, name: str, content_type: str
 ) -> None:
     alice = await api.register()
     before = stored()
@@ -218,14 +220,14 @@ async def test_disallowed_types_are_unsupported_whatever_they_claim(
     assert stored() == before
 
 
-async def test_plain_text_is_accepted_as_text(api: MessageApi) -> None:
+async def test_plain_text_is_accepted_as_text(api: ChatApi) -> None:
     alice = await api.register()
     attachment = await uploaded(api, alice, "notes: ünïcode\n".encode())
     assert attachment["content_type"] == "text/plain"
 
 
 async def test_uploads_without_a_usable_file_are_validation_errors(
-    api: MessageApi, stored: StoredCounts
+    api: ChatApi, stored: StoredCounts
 ) -> None:
     alice = await api.register()
     before = stored()
@@ -245,7 +247,7 @@ async def test_uploads_without_a_usable_file_are_validation_errors(
     assert stored() == before
 
 
-async def test_uploading_and_downloading_need_a_token(api: MessageApi) -> None:
+async def test_uploading_and_downloading_need_a_token(api: ChatApi) -> None:
     alice = await api.register()
     attachment = await uploaded(api, alice)
     assert_error(await api.upload(User("x", "x", "garbage"), PNG_1X1), 401, "unauthorized")

@@ -16,9 +16,11 @@ import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from message_support import MessageApi, StoredCounts, User, assert_error
+from message_support import StoredCounts
 
 from chat_platform.jwt import public_jwk
+from chat_testkit.api import ChatApi, User
+from chat_testkit.contract import assert_error
 from chat_testkit.tokens import access_claims, encode, hs256
 
 pytestmark = pytest.mark.usefixtures("service_log_clean")
@@ -75,7 +77,7 @@ def forged_tokens(subject: str, key_file: Path) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def world(api: MessageApi, module_service_env: dict[str, str]) -> World:
+async def world(api: ChatApi, module_service_env: dict[str, str]) -> World:
     alice, bob, carol, dave = await api.register_many(4)
     w = World(alice, bob, carol)
     group = await api.group(alice, [bob], title="ours")
@@ -318,7 +320,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 async def test_bad_requests_get_the_contract_error_and_store_nothing(
-    api: MessageApi, world: World, stored: StoredCounts, case: Case
+    api: ChatApi, world: World, stored: StoredCounts, case: Case
 ) -> None:
     before = stored()
     kwargs: dict[str, Any] = {}
@@ -338,7 +340,7 @@ async def test_bad_requests_get_the_contract_error_and_store_nothing(
 
 
 async def test_refused_sends_take_no_seq_and_the_service_still_serves(
-    api: MessageApi, world: World
+    api: ChatApi, world: World
 ) -> None:
     group = world.ids["group"]
     assert (await api.conversation(world.alice, group))["last_seq"] == 2

@@ -22,10 +22,11 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from message_support import EventTap, MessageApi
+from message_support import EventTap
 from pymongo import MongoClient
 
 from chat_testkit import ServiceProcess, free_port
+from chat_testkit.api import ChatApi
 
 pytestmark = pytest.mark.slow
 
@@ -173,7 +174,7 @@ async def test_sends_succeed_while_the_broker_is_down_and_events_follow(
     # service publishes after it comes back can miss the test, however soon that is.
     tap = await EventTap.open(rabbit.url, f"{service_env['NAMESPACE']}.events", durable=True)
     try:
-        api = MessageApi(http, message.url, auth.url)
+        api = ChatApi(http, auth_url=auth.url, message_url=message.url)
         alice, bob = await api.register_many(2)
         cid = (await api.group(alice, [bob], title="outage"))["id"]
         before = [await api.sent(alice, cid, f"before {i}") for i in range(3)]

@@ -13,10 +13,11 @@ import aio_pika
 import pytest
 import pytest_asyncio
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
-from message_support import MessageApi, StoredCounts, new_client_msg_id
+from message_support import StoredCounts
 
 from chat_platform.rabbit import Broker, CommandClient, CommandError
 from chat_testkit import ServiceProcess
+from chat_testkit.api import ChatApi, new_client_msg_id
 
 pytestmark = pytest.mark.usefixtures("service_log_clean")
 
@@ -95,7 +96,7 @@ def send_body(sender_id: str, conversation_id: str, **fields: Any) -> bytes:
 
 
 async def test_message_send_replies_with_the_stored_message(
-    api: MessageApi, raw: RawCommands, stored: StoredCounts
+    api: ChatApi, raw: RawCommands, stored: StoredCounts
 ) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
@@ -147,7 +148,7 @@ async def test_bad_commands_get_an_error_reply(
 
 
 async def test_send_errors_use_the_contract_codes(
-    api: MessageApi, raw: RawCommands, stored: StoredCounts
+    api: ChatApi, raw: RawCommands, stored: StoredCounts
 ) -> None:
     alice, bob, stranger = await api.register_many(3)
     cid = (await api.direct(alice, bob))["id"]
@@ -168,7 +169,7 @@ async def test_send_errors_use_the_contract_codes(
     assert stored() == before
 
 
-async def test_cursor_move_and_members_and_contacts(api: MessageApi, client: CommandClient) -> None:
+async def test_cursor_move_and_members_and_contacts(api: ChatApi, client: CommandClient) -> None:
     alice, bob, carol, stranger = await api.register_many(4)
     direct = (await api.direct(alice, bob))["id"]
     group = (await api.group(alice, [carol]))["id"]
@@ -205,7 +206,7 @@ async def test_cursor_move_and_members_and_contacts(api: MessageApi, client: Com
     assert await client.call("user.contacts", {"user_id": stranger.id}) == {"user_ids": []}
 
 
-async def test_sync_returns_what_a_device_missed(api: MessageApi, client: CommandClient) -> None:
+async def test_sync_returns_what_a_device_missed(api: ChatApi, client: CommandClient) -> None:
     alice, bob, carol = await api.register_many(3)
     direct = (await api.direct(alice, bob))["id"]
     group = (await api.group(carol, [bob]))["id"]
@@ -249,7 +250,7 @@ async def test_sync_returns_what_a_device_missed(api: MessageApi, client: Comman
     ],
 )
 async def test_sync_since_accepts_any_rfc3339_time(
-    api: MessageApi, client: CommandClient, since: str
+    api: ChatApi, client: CommandClient, since: str
 ) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
@@ -264,7 +265,7 @@ async def test_sync_since_accepts_any_rfc3339_time(
 
 
 async def test_sync_since_out_of_range_is_a_validation_error(
-    api: MessageApi, client: CommandClient
+    api: ChatApi, client: CommandClient
 ) -> None:
     alice = await api.register()
     with pytest.raises(CommandError) as exc:

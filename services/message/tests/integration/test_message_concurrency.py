@@ -7,23 +7,17 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
-from message_support import (
-    MessageApi,
-    StoredCounts,
-    User,
-    log_problems,
-    metric_value,
-    new_client_msg_id,
-)
+from message_support import StoredCounts, metric_value
 
 from chat_testkit import ServiceProcess
+from chat_testkit.api import ChatApi, User, new_client_msg_id
+from chat_testkit.process import log_problems
 
 pytestmark = pytest.mark.usefixtures("service_log_clean")
 
 
-async def test_twenty_concurrent_senders_get_seq_1_to_n(api: MessageApi) -> None:
+async def test_twenty_concurrent_senders_get_seq_1_to_n(api: ChatApi) -> None:
     owner, *others = await api.register_many(20)
     senders = [owner, *others]
     cid = (await api.group(owner, others, title="crowd"))["id"]
@@ -47,15 +41,14 @@ async def test_twenty_concurrent_senders_get_seq_1_to_n(api: MessageApi) -> None
 
 
 async def test_two_instances_writing_into_one_conversation_stay_gapless(
-    api: MessageApi,
-    http: httpx.AsyncClient,
+    api: ChatApi,
     auth_service: ServiceProcess,
     start_module_service: Callable[..., ServiceProcess],
 ) -> None:
     # A second chat-message on the same database: each numbers messages from the last_seq
     # it read, so the two collide on seqs and the loser of each collision must retry.
     second = start_module_service("chat-message", AUTH_URL=auth_service.url)
-    other = MessageApi(http, second.url, auth_service.url)
+    other = ChatApi(api.http, auth_url=auth_service.url, message_url=second.url)
     owner, *others = await api.register_many(20)
     senders = [owner, *others]
     cid = (await api.group(owner, others, title="two writers"))["id"]
@@ -80,12 +73,12 @@ async def test_two_instances_writing_into_one_conversation_stay_gapless(
     assert (await other.conversation(owner, cid))["last_seq"] == total
     assert not log_problems(second.log_text())
     # Both wrote into the conversation, at the same time.
-    for url in (api.url, second.url):
-        page = (await http.get(f"{url}/metrics")).text
+    for url in (api.message_url, second.url):
+        page = (await api.http.get(f"{url}/metrics")).text
         assert metric_value(page, "chat_message_messages_stored_total") >= per_sender
 
 
-async def test_one_user_with_twenty_keys_at_once_gets_twenty_messages(api: MessageApi) -> None:
+async def test_one_user_with_twenty_keys_at_once_gets_twenty_messages(api: ChatApi) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
     keys = [new_client_msg_id() for _ in range(20)]
@@ -99,7 +92,7 @@ async def test_one_user_with_twenty_keys_at_once_gets_twenty_messages(api: Messa
 
 
 async def test_the_same_key_sent_ten_times_at_once_is_one_message(
-    api: MessageApi, stored: StoredCounts
+    api: ChatApi, stored: StoredCounts
 ) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
@@ -117,7 +110,7 @@ async def test_the_same_key_sent_ten_times_at_once_is_one_message(
 
 
 async def test_one_key_sent_to_two_conversations_at_once_is_stored_once(
-    api: MessageApi, stored: StoredCounts
+    api: ChatApi, stored: StoredCounts
 ) -> None:
     alice, bob, carol = await api.register_many(3)
     first = (await api.direct(alice, bob))["id"]
@@ -138,7 +131,7 @@ async def test_one_key_sent_to_two_conversations_at_once_is_stored_once(
 
 
 async def test_both_sides_creating_a_direct_conversation_at_once_get_one(
-    api: MessageApi, stored: StoredCounts
+    api: ChatApi, stored: StoredCounts
 ) -> None:
     for _ in range(5):
         alice, bob = await api.register_many(2)
@@ -157,7 +150,7 @@ async def test_both_sides_creating_a_direct_conversation_at_once_get_one(
         assert stored()["conversations"] == before + 1
 
 
-async def test_concurrent_sends_to_many_conversations_are_each_gapless(api: MessageApi) -> None:
+async def test_concurrent_sends_to_many_conversations_are_each_gapless(api: ChatApi) -> None:
     users = await api.register_many(6)
     hub = users[0]
     conversations = [(await api.direct(hub, other))["id"] for other in users[1:]]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from message_support import MessageApi, StoredCounts, assert_error
+from message_support import StoredCounts
+
+from chat_testkit.api import ChatApi
+from chat_testkit.contract import assert_error
 
 MAX_GROUP_MEMBERS = 4
 
@@ -16,7 +19,7 @@ def message_extra_env() -> dict[str, str]:
 
 
 async def test_a_direct_conversation_is_created_once_whoever_asks(
-    api: MessageApi, stored: StoredCounts
+    api: ChatApi, stored: StoredCounts
 ) -> None:
     alice, bob = await api.register_many(2)
     before = stored()["conversations"]
@@ -43,7 +46,7 @@ async def test_a_direct_conversation_is_created_once_whoever_asks(
 
 
 async def test_a_direct_conversation_answered_again_shows_the_callers_own_counters(
-    api: MessageApi,
+    api: ChatApi,
 ) -> None:
     alice, bob = await api.register_many(2)
     conversation = await api.direct(alice, bob)
@@ -57,7 +60,7 @@ async def test_a_direct_conversation_answered_again_shows_the_callers_own_counte
 
 
 async def test_a_group_has_its_title_and_members_with_the_creator(
-    api: MessageApi, stored: StoredCounts
+    api: ChatApi, stored: StoredCounts
 ) -> None:
     owner, bob, carol, outsider = await api.register_many(4)
     before = stored()
@@ -74,13 +77,13 @@ async def test_a_group_has_its_title_and_members_with_the_creator(
     assert after["members"] == before["members"] + 3
 
 
-async def test_the_creator_listed_among_the_members_is_not_counted_twice(api: MessageApi) -> None:
+async def test_the_creator_listed_among_the_members_is_not_counted_twice(api: ChatApi) -> None:
     owner, bob = await api.register_many(2)
     group = await api.group(owner, [owner, bob])
     assert group["member_ids"] == [owner.id, bob.id]
 
 
-async def test_members_can_be_added_and_then_see_the_group(api: MessageApi) -> None:
+async def test_members_can_be_added_and_then_see_the_group(api: ChatApi) -> None:
     owner, bob, carol, dave = await api.register_many(4)
     group = await api.group(owner, [bob])
     await api.sent(owner, group["id"], "before carol joined")
@@ -107,7 +110,7 @@ async def test_members_can_be_added_and_then_see_the_group(api: MessageApi) -> N
 
 
 async def test_the_owner_removes_members_and_anyone_can_leave(
-    api: MessageApi, stored: StoredCounts
+    api: ChatApi, stored: StoredCounts
 ) -> None:
     owner, bob, carol, dave = await api.register_many(4)
     group = await api.group(owner, [bob, carol, dave])
@@ -138,7 +141,7 @@ async def test_the_owner_removes_members_and_anyone_can_leave(
     assert_error(await api.delete(bob, f"{path}/{dave.id}"), 404, "not_found")
 
 
-async def test_nobody_leaves_a_direct_conversation(api: MessageApi, stored: StoredCounts) -> None:
+async def test_nobody_leaves_a_direct_conversation(api: ChatApi, stored: StoredCounts) -> None:
     alice, bob = await api.register_many(2)
     conversation = await api.direct(alice, bob)
     before = stored()
@@ -148,7 +151,7 @@ async def test_nobody_leaves_a_direct_conversation(api: MessageApi, stored: Stor
 
 
 async def test_a_group_has_at_most_the_configured_members(
-    api: MessageApi, stored: StoredCounts
+    api: ChatApi, stored: StoredCounts
 ) -> None:
     owner, *others = await api.register_many(MAX_GROUP_MEMBERS + 1)
     before = stored()
@@ -176,7 +179,7 @@ async def test_a_group_has_at_most_the_configured_members(
 
 
 async def test_the_list_is_most_recent_activity_first_and_pages_with_a_cursor(
-    api: MessageApi,
+    api: ChatApi,
 ) -> None:
     me, *friends = await api.register_many(6)
     created = [await api.direct(me, friend) for friend in friends]
@@ -213,7 +216,7 @@ async def test_the_list_is_most_recent_activity_first_and_pages_with_a_cursor(
     assert first["last_message"]["text"] == "wake up"
 
 
-async def test_the_list_shows_only_the_callers_conversations(api: MessageApi) -> None:
+async def test_the_list_shows_only_the_callers_conversations(api: ChatApi) -> None:
     alice, bob, carol = await api.register_many(3)
     mine = await api.direct(alice, bob)
     group = await api.group(alice, [bob, carol])

@@ -20,9 +20,11 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from message_support import EventTap, MessageApi, User, log_problems, new_client_msg_id
+from message_support import EventTap
 
 from chat_testkit import ServiceProcess
+from chat_testkit.api import ChatApi, User, new_client_msg_id
+from chat_testkit.process import log_problems
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +51,7 @@ class Traffic:
 class Stack:
     auth: ServiceProcess
     message: ServiceProcess
-    api: MessageApi
+    api: ChatApi
     tap: EventTap
 
 
@@ -64,12 +66,12 @@ async def stack(
     timeout = httpx.Timeout(5, connect=1)
     limits = httpx.Limits(max_connections=SENDERS * 2, max_keepalive_connections=SENDERS * 2)
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
-        yield Stack(auth, message, MessageApi(http, message.url, auth.url), tap)
+        yield Stack(auth, message, ChatApi(http, auth_url=auth.url, message_url=message.url), tap)
     await tap.close()
 
 
 async def send_until_stopped(
-    api: MessageApi, user: User, cid: str, traffic: Traffic, stop: asyncio.Event
+    api: ChatApi, user: User, cid: str, traffic: Traffic, stop: asyncio.Event
 ) -> None:
     """Send one message after another; a failed send is retried with its key until acknowledged."""
     while not stop.is_set():

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from message_support import ENVELOPE_KEYS, EventTap, MessageApi
+from message_support import ENVELOPE_KEYS, EventTap
 
 from chat_contracts import Envelope, MessageCreated
 from chat_testkit import ServiceProcess
+from chat_testkit.api import ChatApi
 
 pytestmark = pytest.mark.usefixtures("service_log_clean")
 
@@ -48,7 +49,7 @@ def about(conversation_id: str, event_type: str) -> Any:
     return match
 
 
-async def test_conversation_changes_are_published(api: MessageApi, tap: EventTap) -> None:
+async def test_conversation_changes_are_published(api: ChatApi, tap: EventTap) -> None:
     owner, bob, carol = await api.register_many(3)
     group = await api.group(owner, [bob], title="news")
     created = await tap.wait_for(about(group["id"], "conversation.updated"))
@@ -73,7 +74,7 @@ async def test_conversation_changes_are_published(api: MessageApi, tap: EventTap
     )
 
 
-async def test_message_changes_are_published(api: MessageApi, tap: EventTap) -> None:
+async def test_message_changes_are_published(api: ChatApi, tap: EventTap) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
     message = await api.sent(alice, cid, "first")
@@ -103,7 +104,7 @@ async def test_message_changes_are_published(api: MessageApi, tap: EventTap) -> 
     assert sorted(deleted["member_ids"]) == sorted([alice.id, bob.id])
 
 
-async def test_every_message_gets_its_own_created_event(api: MessageApi, tap: EventTap) -> None:
+async def test_every_message_gets_its_own_created_event(api: ChatApi, tap: EventTap) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.group(alice, [bob]))["id"]
     sent = [await api.sent(alice if i % 2 else bob, cid, f"m{i}") for i in range(10)]
@@ -114,7 +115,7 @@ async def test_every_message_gets_its_own_created_event(api: MessageApi, tap: Ev
 
 
 async def test_read_receipts_are_published_when_the_cursor_moves(
-    api: MessageApi, tap: EventTap
+    api: ChatApi, tap: EventTap
 ) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]

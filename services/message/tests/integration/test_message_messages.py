@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from message_support import MessageApi, StoredCounts, User, assert_error, new_client_msg_id
+from message_support import StoredCounts
+
+from chat_testkit.api import ChatApi, User, new_client_msg_id
+from chat_testkit.contract import assert_error
 
 pytestmark = pytest.mark.usefixtures("service_log_clean")
 
@@ -24,12 +27,12 @@ MESSAGE_KEYS = {
 }
 
 
-async def pair(api: MessageApi) -> tuple[User, User, str]:
+async def pair(api: ChatApi) -> tuple[User, User, str]:
     alice, bob = await api.register_many(2)
     return alice, bob, (await api.direct(alice, bob))["id"]
 
 
-async def test_messages_are_numbered_1_to_n_in_each_conversation(api: MessageApi) -> None:
+async def test_messages_are_numbered_1_to_n_in_each_conversation(api: ChatApi) -> None:
     alice, bob, cid = await pair(api)
     other = (await api.group(alice, [bob]))["id"]
     sent = []
@@ -56,7 +59,7 @@ async def test_messages_are_numbered_1_to_n_in_each_conversation(api: MessageApi
 
 
 async def test_the_same_client_msg_id_returns_the_stored_message(
-    api: MessageApi, stored: StoredCounts
+    api: ChatApi, stored: StoredCounts
 ) -> None:
     alice, bob, cid = await pair(api)
     key = new_client_msg_id()
@@ -80,7 +83,7 @@ async def test_the_same_client_msg_id_returns_the_stored_message(
     assert [m["seq"] for m in (await api.history(alice, cid))["items"]] == [1, 2]
 
 
-async def test_a_reply_points_at_a_message_of_the_conversation(api: MessageApi) -> None:
+async def test_a_reply_points_at_a_message_of_the_conversation(api: ChatApi) -> None:
     alice, bob, cid = await pair(api)
     question = await api.sent(alice, cid, "lunch?")
     answer = await api.sent(bob, cid, "yes", reply_to_id=question["id"])
@@ -88,7 +91,7 @@ async def test_a_reply_points_at_a_message_of_the_conversation(api: MessageApi) 
     assert (await api.history(alice, cid))["items"][1]["reply_to_id"] == question["id"]
 
 
-async def test_the_sender_edits_a_message(api: MessageApi) -> None:
+async def test_the_sender_edits_a_message(api: ChatApi) -> None:
     alice, bob, cid = await pair(api)
     first = await api.sent(alice, cid, "helo")
     last = await api.sent(alice, cid, "wrold")
@@ -110,7 +113,7 @@ async def test_the_sender_edits_a_message(api: MessageApi) -> None:
     assert preview["edited_at"] is not None
 
 
-async def test_only_the_sender_edits_or_deletes(api: MessageApi, stored: StoredCounts) -> None:
+async def test_only_the_sender_edits_or_deletes(api: ChatApi, stored: StoredCounts) -> None:
     alice, bob, cid = await pair(api)
     message = await api.sent(alice, cid, "mine")
     path = f"/v1/conversations/{cid}/messages/{message['id']}"
@@ -121,9 +124,7 @@ async def test_only_the_sender_edits_or_deletes(api: MessageApi, stored: StoredC
     assert stored() == before
 
 
-async def test_a_deleted_message_stays_as_a_tombstone(
-    api: MessageApi, stored: StoredCounts
-) -> None:
+async def test_a_deleted_message_stays_as_a_tombstone(api: ChatApi, stored: StoredCounts) -> None:
     alice, bob, cid = await pair(api)
     first = await api.sent(alice, cid, "oops")
     second = await api.sent(bob, cid, "what?")
@@ -148,7 +149,7 @@ async def test_a_deleted_message_stays_as_a_tombstone(
     assert (await api.sent(alice, cid, "again"))["seq"] == 3
 
 
-async def test_deleting_the_last_message_updates_the_preview(api: MessageApi) -> None:
+async def test_deleting_the_last_message_updates_the_preview(api: ChatApi) -> None:
     alice, bob, cid = await pair(api)
     message = await api.sent(alice, cid, "secret")
     await api.delete(alice, f"/v1/conversations/{cid}/messages/{message['id']}")
@@ -156,7 +157,7 @@ async def test_deleting_the_last_message_updates_the_preview(api: MessageApi) ->
     assert (preview["id"], preview["deleted"], preview["text"]) == (message["id"], True, None)
 
 
-async def test_history_pages_backwards_and_forwards(api: MessageApi) -> None:
+async def test_history_pages_backwards_and_forwards(api: ChatApi) -> None:
     alice, bob, cid = await pair(api)
     for i in range(7):
         await api.sent(alice if i % 2 else bob, cid, f"m{i + 1}")
@@ -181,7 +182,7 @@ async def test_history_pages_backwards_and_forwards(api: MessageApi) -> None:
     assert texts == ["m6", "m7"]
 
 
-async def test_history_limit_defaults_to_50_and_caps_at_200(api: MessageApi) -> None:
+async def test_history_limit_defaults_to_50_and_caps_at_200(api: ChatApi) -> None:
     alice, bob, cid = await pair(api)
     for _ in range(55):
         await api.sent(alice, cid, "x")
@@ -196,7 +197,7 @@ async def test_history_limit_defaults_to_50_and_caps_at_200(api: MessageApi) -> 
     )
 
 
-async def test_the_read_cursor_only_moves_forward(api: MessageApi) -> None:
+async def test_the_read_cursor_only_moves_forward(api: ChatApi) -> None:
     alice, bob, cid = await pair(api)
     for _ in range(5):
         await api.sent(alice, cid)
@@ -233,7 +234,7 @@ async def test_the_read_cursor_only_moves_forward(api: MessageApi) -> None:
     assert (as_alice["read_seq"], as_alice["unread_count"]) == (6, 0)
 
 
-async def test_sending_reads_the_conversation_up_to_ones_own_message(api: MessageApi) -> None:
+async def test_sending_reads_the_conversation_up_to_ones_own_message(api: ChatApi) -> None:
     alice, bob, cid = await pair(api)
     for _ in range(4):
         await api.sent(alice, cid)
@@ -250,7 +251,7 @@ async def test_sending_reads_the_conversation_up_to_ones_own_message(api: Messag
     assert [(c["id"], c["unread_count"]) for c in listed] == [(cid, 1)]
 
 
-async def test_text_up_to_the_limit_is_kept_exactly(api: MessageApi) -> None:
+async def test_text_up_to_the_limit_is_kept_exactly(api: ChatApi) -> None:
     alice, bob, cid = await pair(api)
     text = "é" * 3999 + "\U0001f600"
     message = await api.sent(alice, cid, text)
