@@ -30,8 +30,8 @@ web: install  ## fetch the web client's JS library from npm (installs npm when m
 	deploy/scripts/system-packages.sh web
 	deploy/scripts/build-web.sh
 
-lock:  ## re-resolve dependencies from the pyproject files into requirements.lock
-	deploy/scripts/lock.sh
+lock:  ## pin what the pyproject files add in requirements.lock, keeping other pins (UPGRADE=1: re-resolve all)
+	deploy/scripts/lock.sh $(if $(UPGRADE),--upgrade)
 
 dev: install dev-packages web  ## run the whole system locally
 	$(BIN)/python deploy/scripts/dev.py
