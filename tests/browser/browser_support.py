@@ -12,12 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from playwright.async_api import Browser, BrowserContext, Locator, Page, WebSocketRoute, expect
 
-from chat_testkit import ServiceProcess
+from chat_testkit.api import PASSWORD
 
-PASSWORD = "correct horse battery"
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 PHONE = {
     "viewport": {"width": 390, "height": 844},
@@ -25,19 +23,6 @@ PHONE = {
     "is_mobile": True,
     "has_touch": True,
 }
-
-
-@dataclass
-class ChatStack:
-    auth: ServiceProcess
-    message: ServiceProcess
-    gateways: list[ServiceProcess]
-
-    def logs(self) -> str:
-        parts = []
-        for process in (self.auth, self.message, *self.gateways):
-            parts.append(f"--- {process.script} :{process.port}\n{process.log_text()[-4000:]}")
-        return "\n".join(parts)
 
 
 class Client:
@@ -205,15 +190,3 @@ def _socketio_event(message: str | bytes) -> tuple[str, str, dict[str, Any]] | N
         return None
     event, payload, *_ = json.loads(match.group(2))
     return match.group(1), event, payload
-
-
-async def register_by_api(auth_url: str, username: str, display_name: str) -> dict[str, Any]:
-    """A user made straight through the auth service: `{user, access_token, ...}`."""
-    async with httpx.AsyncClient(timeout=10) as http:
-        response = await http.post(
-            f"{auth_url}/v1/auth/register",
-            json={"username": username, "password": PASSWORD, "display_name": display_name},
-        )
-    response.raise_for_status()
-    answer: dict[str, Any] = response.json()
-    return answer

@@ -1,31 +1,24 @@
 """Browser tests: the real services as processes, and Debian's Chromium driven by Playwright.
 
-The stack is auth, message and two gateways, each on a free port; the two
-gateways' origins are allowed by CORS on auth and message, so a page served
-by either gateway can call them directly, as in `make dev`.
+The stack is the test kit's (`chat_testkit.stack`): auth, message and two
+gateways on free ports, the gateways' origins allowed by CORS on auth and
+message, so a page served by either gateway calls them directly, as in `make dev`.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from browser_support import Client, OpenClient
 from playwright.async_api import Browser, async_playwright
 
-from chat_testkit import ServiceProcess, free_port
-
-# The helpers next to this file are imported by module name.
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
-
-from browser_support import ChatStack, Client, OpenClient  # noqa: E402
+from chat_testkit import ChatApi, Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -65,37 +58,21 @@ def stack_settings() -> dict[str, dict[str, str]]:
 
 @pytest.fixture
 def chat_stack(
-    start_service: Callable[..., ServiceProcess],
-    service_env: dict[str, str],
+    start_stack: Callable[..., Stack],
     stack_settings: dict[str, dict[str, str]],
-    tmp_path: Path,
     web_client_built: Path,
-) -> Iterator[ChatStack]:
-    """Auth, message and two gateways; the gateways' ports are picked first for CORS."""
-    gateway_ports = [free_port(), free_port()]
-    origins = ",".join(f"http://127.0.0.1:{port}" for port in gateway_ports)
-    auth = start_service("chat-auth", CORS_ORIGINS=origins, **stack_settings.get("auth", {}))
-    message = start_service(
-        "chat-message", AUTH_URL=auth.url, CORS_ORIGINS=origins, **stack_settings.get("message", {})
-    )
-    gateway_env = {
-        **service_env,
-        "AUTH_URL": auth.url,
-        "PUBLIC_AUTH_URL": auth.url,
-        "PUBLIC_MESSAGE_URL": message.url,
-        "CORS_ORIGINS": origins,
-        **stack_settings.get("gateway", {}),
-    }
-    gateways = [
-        ServiceProcess("chat-gateway", gateway_env, tmp_path, port=port) for port in gateway_ports
-    ]
-    try:
-        for gateway in gateways:
-            gateway.start()
-        yield ChatStack(auth, message, gateways)
-    finally:
-        for gateway in reversed(gateways):
-            gateway.stop(timeout=15)
+) -> Stack:
+    """Auth, message and two gateways, stopped after the test."""
+    return start_stack(extra=stack_settings)
+
+
+@pytest_asyncio.fixture
+async def api(chat_stack: Stack) -> AsyncIterator[ChatApi]:
+    """The stack's REST API, for what a test sets up without a browser."""
+    async with ChatApi.open(
+        auth_url=chat_stack.auth.url, message_url=chat_stack.message.url
+    ) as api:
+        yield api
 
 
 @pytest.fixture(scope="session")

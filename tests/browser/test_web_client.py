@@ -9,24 +9,22 @@ and receipts as a person would. Screenshots go to test-artifacts/browser/.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from browser_support import (
     DESKTOP,
     PASSWORD,
     PHONE,
-    ChatStack,
     Client,
     OpenClient,
     SendInterceptor,
     make_png,
-    register_by_api,
     unique_username,
 )
 from playwright.async_api import FilePayload, expect
+
+from chat_testkit import ChatApi, Stack
 
 pytestmark = pytest.mark.slow
 
@@ -40,9 +38,7 @@ async def start_direct_chat(client: Client, username: str, display_name: str) ->
     await expect(page.get_by_test_id("chat-title")).to_have_text(display_name)
 
 
-async def test_two_people_chat_across_gateways(
-    chat_stack: ChatStack, open_client: OpenClient
-) -> None:
+async def test_two_people_chat_across_gateways(chat_stack: Stack, open_client: OpenClient) -> None:
     gateway_a, gateway_b = chat_stack.gateways
     alice_name, bob_name = unique_username("alice"), unique_username("bob")
     alice = await open_client(gateway_a.url, "alice", DESKTOP)
@@ -176,7 +172,7 @@ async def test_two_people_chat_across_gateways(
     assert bob.errors == [], bob.errors
 
 
-async def test_sign_in_errors_and_session(chat_stack: ChatStack, open_client: OpenClient) -> None:
+async def test_sign_in_errors_and_session(chat_stack: Stack, open_client: OpenClient) -> None:
     gateway = chat_stack.gateways[0]
     name = unique_username("carol")
     first = await open_client(gateway.url, "carol", DESKTOP)
@@ -217,7 +213,7 @@ async def test_sign_in_errors_and_session(chat_stack: ChatStack, open_client: Op
 
 
 async def test_reconnect_catches_up_with_missed_messages(
-    chat_stack: ChatStack, open_client: OpenClient
+    chat_stack: Stack, open_client: OpenClient
 ) -> None:
     gateway_a, gateway_b = chat_stack.gateways
     erin_name, frank_name = unique_username("erin"), unique_username("frank")
@@ -251,7 +247,7 @@ async def test_reconnect_catches_up_with_missed_messages(
 
 
 async def test_failed_send_retries_with_the_same_id_and_shows_once(
-    chat_stack: ChatStack, open_client: OpenClient
+    chat_stack: Stack, open_client: OpenClient
 ) -> None:
     gateway_a, gateway_b = chat_stack.gateways
     interceptor = SendInterceptor()
@@ -298,14 +294,14 @@ async def test_failed_send_retries_with_the_same_id_and_shows_once(
     assert gina.errors == [], gina.errors
 
 
-async def test_group_chat(chat_stack: ChatStack, open_client: OpenClient) -> None:
+async def test_group_chat(chat_stack: Stack, api: ChatApi, open_client: OpenClient) -> None:
     gateway_a, gateway_b = chat_stack.gateways
     ivy_name, jack_name, kim_name = (unique_username(n) for n in ("ivy", "jack", "kim"))
     ivy = await open_client(gateway_a.url, "ivy", DESKTOP)
     jack = await open_client(gateway_b.url, "jack", PHONE)
     await ivy.register(ivy_name, "Ivy")
     await jack.register(jack_name, "Jack")
-    await register_by_api(chat_stack.auth.url, kim_name, "Kim")  # never opens the app
+    await api.register(username=kim_name, display_name="Kim")  # never opens the app
 
     # Ivy creates a group with Jack and Kim, picked by search.
     page = ivy.page
@@ -359,27 +355,15 @@ async def test_group_chat(chat_stack: ChatStack, open_client: OpenClient) -> Non
 
 
 async def test_history_loads_when_scrolled_to_the_top(
-    chat_stack: ChatStack, open_client: OpenClient
+    chat_stack: Stack, api: ChatApi, open_client: OpenClient
 ) -> None:
     lena_name, max_name = unique_username("lena"), unique_username("max")
-    lena = await register_by_api(chat_stack.auth.url, lena_name, "Lena")
-    writer = await register_by_api(chat_stack.auth.url, max_name, "Max")
-    headers = {"Authorization": f"Bearer {writer['access_token']}"}
+    lena = await api.register(username=lena_name, display_name="Lena")
+    writer = await api.register(username=max_name, display_name="Max")
     texts = [f"note {n:03d}" for n in range(1, 121)]
-    async with httpx.AsyncClient(
-        base_url=chat_stack.message.url, headers=headers, timeout=10
-    ) as rest:
-        created = await rest.post(
-            "/v1/conversations", json={"type": "direct", "member_ids": [lena["user"]["id"]]}
-        )
-        created.raise_for_status()
-        conversation_id = created.json()["id"]
-        for text in texts:
-            sent = await rest.post(
-                f"/v1/conversations/{conversation_id}/messages",
-                json={"client_msg_id": str(uuid.uuid4()), "text": text},
-            )
-            sent.raise_for_status()
+    conversation_id = (await api.direct(writer, lena))["id"]
+    for text in texts:
+        await api.sent(writer, conversation_id, text)
 
     client = await open_client(chat_stack.gateways[0].url, "lena", DESKTOP)
     await client.login(lena_name)
@@ -414,13 +398,13 @@ SHORT_TOKENS = {"auth": {"ACCESS_TOKEN_TTL_SECONDS": "8"}, "gateway": {"TOKEN_GR
 
 @pytest.mark.parametrize("stack_settings", [SHORT_TOKENS])
 async def test_tokens_are_refreshed_without_losing_the_connection(
-    chat_stack: ChatStack, open_client: OpenClient
+    chat_stack: Stack, api: ChatApi, open_client: OpenClient
 ) -> None:
     # Access tokens live 8 s and the gateway closes a socket 1 s after its
     # token expires unless the client sent `auth:refresh`.
     gateway = chat_stack.gateways[0]
     mia_name, ned_name = unique_username("mia"), unique_username("ned")
-    await register_by_api(chat_stack.auth.url, ned_name, "Ned")
+    await api.register(username=ned_name, display_name="Ned")
     mia = await open_client(gateway.url, "mia", DESKTOP)
     page = mia.page
     await mia.register(mia_name, "Mia")
@@ -471,22 +455,16 @@ async def scroll_list_to_end(client: Client) -> None:
 
 @pytest.mark.parametrize("stack_settings", [SMALL_SYNC])
 async def test_conversation_list_pages_in_as_it_scrolls(
-    chat_stack: ChatStack, open_client: OpenClient
+    chat_stack: Stack, api: ChatApi, open_client: OpenClient
 ) -> None:
     olga_name = unique_username("olga")
-    olga = await register_by_api(chat_stack.auth.url, olga_name, "Olga")
+    olga = await api.register(username=olga_name, display_name="Olga")
     # 55 people each start a chat with Olga: more than one page (50) of the list.
     names = [f"Friend {n:02d}" for n in range(1, 56)]
 
     async def befriend(name: str) -> None:
-        friend = await register_by_api(chat_stack.auth.url, unique_username("friend"), name)
-        async with httpx.AsyncClient(timeout=10) as http:
-            created = await http.post(
-                f"{chat_stack.message.url}/v1/conversations",
-                headers={"Authorization": f"Bearer {friend['access_token']}"},
-                json={"type": "direct", "member_ids": [olga["user"]["id"]]},
-            )
-            created.raise_for_status()
+        friend = await api.register(username=unique_username("friend"), display_name=name)
+        await api.direct(friend, olga)
 
     for name in names:  # one at a time, so the order of activity is known
         await befriend(name)
