@@ -1,6 +1,6 @@
 """Users and conversations for a scenario, made through the public REST API.
 
-Registering costs the auth service an argon2 hash (~50 ms of CPU) per user, so
+Registering costs the auth service an argon2 hash per user, slow by design, so
 users are made with limited concurrency, outside every measurement, and their
 refresh tokens are kept in `.dev/bench/users-<stack>.json` when the database
 outlives the run: a rerun against the same stack refreshes them (no hashing)

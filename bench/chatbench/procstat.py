@@ -1,117 +1,73 @@
-"""CPU and memory of processes, from /proc: no psutil needed on Linux.
+"""CPU and memory of processes and of the machine, read with psutil.
 
-CPU time is utime + stime of a process and of its descendants that are alive
-when sampled (a server that forks helpers is counted whole). Processes the
-bench did not start (a running stack, Redis, RabbitMQ) are found by the TCP
-port they listen on: /proc/net/tcp gives the socket inode, /proc/*/fd the
-process holding it.
+CPU time is user + system time of a process and of its descendants that are
+alive when sampled (a server that forks helpers is counted whole). Processes
+the bench did not start (a running stack, Redis, RabbitMQ) are found by the
+TCP port they listen on.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-TICKS = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-CPUS = os.cpu_count() or 1
+import psutil
 
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError):
-                text = Path(f"/proc/{pid}/task/{task}/children").read_text()
-                found.extend(int(x) for x in text.split())
-    return found
+CPUS = psutil.cpu_count() or 1
 
 
-def process_tree(pid: int) -> list[int]:
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(_children(current))
-    return tree
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of one process, in seconds; None once it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_kb(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return 0
+def _own_usage(process: psutil.Process) -> tuple[float, int]:
+    """(CPU seconds, RSS KiB) of one process, without its children's."""
+    times = process.cpu_times()
+    return times.user + times.system, process.memory_info().rss // 1024
 
 
 def tree_usage(pid: int, descendants: bool = True) -> tuple[float, int] | None:
     """(CPU seconds, RSS KiB) of a process and its live descendants; None if it is gone."""
-    own = cpu_seconds(pid)
-    if own is None:
+    try:
+        process = psutil.Process(pid)
+        cpu, rss = _own_usage(process)
+        family = process.children(recursive=True) if descendants else []
+    except psutil.Error:
         return None
-    cpu, rss = own, rss_kb(pid) or 0
-    if not descendants:
-        return cpu, rss
-    for child in process_tree(pid)[1:]:
-        cpu += cpu_seconds(child) or 0.0
-        rss += rss_kb(child) or 0
+    for child in family:
+        # A helper may exit between being listed and being read.
+        with contextlib.suppress(psutil.Error):
+            child_cpu, child_rss = _own_usage(child)
+            cpu += child_cpu
+            rss += child_rss
     return cpu, rss
 
 
 def machine_busy() -> tuple[float, float]:
-    """(busy seconds, total seconds) over all CPUs since boot, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    total = sum(fields[:8])
-    return (total - idle) / TICKS, total / TICKS
+    """(busy seconds, total seconds) over all CPUs since boot; waiting for I/O counts as idle."""
+    times = psutil.cpu_times()
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    # Guest time is already part of user time: adding it would count it twice.
+    total = sum(
+        getattr(times, name, 0.0)
+        for name in ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    )
+    return total - idle, total
 
 
 def loadavg() -> list[float]:
-    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-
-
-def _listening_inodes(port: int) -> set[str]:
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                parts = line.split()
-                local, state, inode = parts[1], parts[3], parts[9]
-                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                    inodes.add(inode)
-    return inodes
+    """The 1, 5 and 15 minute load averages, to the two decimals the kernel prints."""
+    return [round(load, 2) for load in psutil.getloadavg()]
 
 
 def pid_listening_on(port: int) -> int | None:
     """The process that listens on a local TCP port, or None (not found or not visible)."""
-    inodes = _listening_inodes(port)
-    if not inodes:
-        return None
-    wanted = {f"socket:[{inode}]" for inode in inodes}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{entry}/fd"):
-                with contextlib.suppress(OSError):
-                    if os.readlink(f"/proc/{entry}/fd/{fd}") in wanted:
-                        return int(entry)
+    with contextlib.suppress(psutil.Error):
+        for connection in psutil.net_connections(kind="tcp"):
+            if (
+                connection.status == psutil.CONN_LISTEN
+                and connection.laddr
+                and connection.laddr.port == port
+                and connection.pid is not None
+            ):
+                return connection.pid
     return None
 
 

@@ -2,7 +2,7 @@
 
 The coordinator process does the REST setup (users, conversations), splits the
 devices and the send schedule over the generator processes, tells them when to
-connect and when to start, samples CPU and memory of every process from /proc
+connect and when to start, samples CPU and memory of every process (psutil)
 once a second, prints a progress line, kills a gateway in the storm, waits
 (bounded) for the last deliveries, then collects what each process saw and
 builds the report. Every wait has a deadline; nothing runs unbounded.
@@ -17,6 +17,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -196,7 +197,7 @@ class Runner:
         phase: str,
         started: float,
         until: float,
-        done: Any = None,
+        done: Callable[[], bool] | None = None,
     ) -> bool:
         """Handle the workers' messages until `done()` or the deadline; True if done."""
         next_sample = time.time()
@@ -378,19 +379,18 @@ class Runner:
         stack = self.stack
         workers = len(plans)
         started = time.time()
+
+        def pump(phase: str, until: float, done: Callable[[], bool] | None = None) -> bool:
+            return self._pump(pipes, live, sampler, label, phase, started, until, done)
+
+        def everyone(reported: Collection[int]) -> Callable[[], bool]:
+            """A condition: every generator process is in `reported` (a set or dict of `live`)."""
+            return lambda: len(reported) == workers
+
         # Every process up (imports done) before anyone connects, so that connects overlap.
         for pipe in pipes:
             pipe.send(("ping",))
-        if not self._pump(
-            pipes,
-            live,
-            sampler,
-            label,
-            "start",
-            started,
-            time.time() + 60,
-            lambda: len(live.ready) == workers,
-        ):
+        if not pump("start", time.time() + 60, everyone(live.ready)):
             raise ScenarioFailed("the generator processes did not start in time")
         sampler.sample()
         idle = config.scenario == "idle"
@@ -401,16 +401,7 @@ class Runner:
         for pipe in pipes:
             pipe.send(("connect",))
         connect_deadline = time.time() + max(60.0, config.connect_timeout * 4)
-        if not self._pump(
-            pipes,
-            live,
-            sampler,
-            label,
-            "connect",
-            started,
-            connect_deadline,
-            lambda: len(live.connected) == workers,
-        ):
+        if not pump("connect", connect_deadline, everyone(live.connected)):
             raise ScenarioFailed("the generator processes did not finish connecting in time")
         # CPU of the connect burst alone: whether the generator kept up with it.
         burst, _, burst_s = sampler.usage(connecting)
@@ -426,7 +417,7 @@ class Runner:
         if idle:
             connected_at = time.time()
             # Hold the connections, sampling, for `duration` seconds.
-            self._pump(pipes, live, sampler, label, "hold", started, time.time() + config.duration)
+            pump("hold", time.time() + config.duration)
             assert window is not None
             usage, machine_pct, window_s = sampler.usage(window)
             load_start = window.load
@@ -437,25 +428,25 @@ class Runner:
         else:
             for pipe in pipes:
                 pipe.send(("run", t0))
-            self._pump(pipes, live, sampler, label, "wait", started, t0)
+            pump("wait", t0)
             window = sampler.mark()
             load_start = window.load
             t_end = t0 + config.duration
             if config.scenario == "storm":
                 kill_at = t0 + min(config.kill_after, config.duration)
-                self._pump(pipes, live, sampler, label, "send", started, kill_at)
+                pump("send", kill_at)
                 after_kill = sampler.mark()
                 t_kill = time.time()
                 killed_url = socketio_url(gateway_urls[0]).split("/socket.io")[0]
                 stack.kill_gateway(0)
-                self._pump(pipes, live, sampler, label, "storm", started, t_end)
+                pump("storm", t_end)
                 storm_usage, _, storm_s = sampler.usage(after_kill)
                 extra["after_kill"] = {
                     "seconds": round(storm_s, 2),
                     "cpu_pct": {n: round(u.cpu_pct, 1) for n, u in sorted(storm_usage.items())},
                 }
             else:
-                self._pump(pipes, live, sampler, label, "send", started, t_end)
+                pump("send", t_end)
             usage, machine_pct, window_s = sampler.usage(window)
 
             def drained() -> bool:
@@ -471,23 +462,12 @@ class Runner:
             if config.scenario == "storm":
                 drain_for = max(drain_for, (t_kill or t_end) + config.sync_timeout - time.time())
             # Progress snapshots come once a second: wait for one taken after the last send.
-            self._pump(pipes, live, sampler, label, "drain", started, time.time() + 1.2)
-            self._pump(
-                pipes, live, sampler, label, "drain", started, time.time() + drain_for, drained
-            )
+            pump("drain", time.time() + 1.2)
+            pump("drain", time.time() + drain_for, drained)
         load_end = loadavg()
         for pipe in pipes:
             pipe.send(("finish",))
-        self._pump(
-            pipes,
-            live,
-            sampler,
-            label,
-            "collect",
-            started,
-            time.time() + 60,
-            lambda: len(live.results) == workers,
-        )
+        pump("collect", time.time() + 60, everyone(live.results))
         self._end_progress()
         if len(live.results) != workers:
             raise ScenarioFailed("a generator process did not report its results")
