@@ -11,10 +11,12 @@ from pydantic import ValidationError
 from chat_contracts import (
     EVENT_TYPES,
     HTTP_STATUS,
+    ApiError,
     ConversationUpdated,
     Envelope,
     ErrorBody,
     ErrorCode,
+    ErrorDetail,
     Event,
     Message,
     MessageCreated,
@@ -25,7 +27,16 @@ from chat_contracts import (
     UserRegistered,
     error_body,
 )
+from chat_contracts.commands import (
+    COMMANDS,
+    Answer,
+    MessageSent,
+    MoveCursor,
+    SendMessage,
+    UserContacts,
+)
 from chat_contracts.models import Conversation
+from chat_contracts.socket import SendMessagePayload
 
 NOW = datetime(2024, 5, 1, 12, 30, 15, 123000, tzinfo=UTC)
 USER = User(id="u1", username="alice", display_name="Alice", created_at=NOW)
@@ -157,3 +168,40 @@ def test_error_body_has_the_contract_shape() -> None:
 def test_error_body_refuses_unknown_codes() -> None:
     with pytest.raises(ValidationError):
         ErrorBody.model_validate({"error": {"code": "oops", "message": "?"}})
+
+
+def test_api_error_renders_for_http_commands_and_acks_alike() -> None:
+    error = ApiError(ErrorCode.RATE_LIMITED, "Slow down.", {"retry_after": 3})
+    assert error.status == 429
+    assert error.headers == {"Retry-After": "3"}
+    assert error.body() == {
+        "error": {"code": "rate_limited", "message": "Slow down.", "details": {"retry_after": 3}}
+    }
+    assert error.ack() == {"ok": False, **error.body()}
+    again = ApiError.from_detail(ErrorDetail.model_validate_json(error.detail().model_dump_json()))
+    assert (again.code, again.message, again.details) == (error.code, error.message, error.details)
+    assert ApiError(ErrorCode.NOT_FOUND, "Gone.").headers is None
+
+
+def test_commands_round_trip_with_their_typed_replies() -> None:
+    payload = SendMessagePayload(conversation_id="c1", client_msg_id="k1", text="hi")
+    command = SendMessage(sender_id="u1", request=payload)
+    assert COMMANDS[command.name] is SendMessage
+    assert SendMessage.model_validate_json(command.model_dump_json()) == command
+    answer = Answer[MessageSent](ok=True, result=MessageSent(message=MESSAGE, created=True))
+    parsed = Answer[MessageSent].model_validate_json(answer.model_dump_json())
+    assert parsed.result is not None
+    assert parsed.result.message == MESSAGE
+
+
+def test_commands_refuse_unknown_fields_and_loose_types() -> None:
+    with pytest.raises(ValidationError):
+        MoveCursor.model_validate_json(
+            '{"user_id": "u1", "conversation_id": "c1", "seq": "3", "kind": "read"}'
+        )
+    with pytest.raises(ValidationError):
+        UserContacts.model_validate_json('{"user_id": "u1", "extra": 1}')
+    with pytest.raises(ValidationError):
+        MoveCursor.model_validate_json(
+            f'{{"user_id": "u1", "conversation_id": "c1", "seq": {2**63}, "kind": "read"}}'
+        )

@@ -1,6 +1,13 @@
-"""Contracts of the chat backend: events, resources, error codes. Pure data, no I/O."""
+"""Contracts of the chat backend: events, commands, resources, errors. Pure data, no I/O."""
 
-from chat_contracts.errors import HTTP_STATUS, ErrorBody, ErrorCode, ErrorDetail, error_body
+from chat_contracts.errors import (
+    HTTP_STATUS,
+    ApiError,
+    ErrorBody,
+    ErrorCode,
+    ErrorDetail,
+    error_body,
+)
 from chat_contracts.events import (
     EVENT_TYPES,
     EXCHANGE,
@@ -9,6 +16,7 @@ from chat_contracts.events import (
     Event,
     MessageCreated,
     MessageDeleted,
+    MessageEvent,
     MessageUpdated,
     PresenceChanged,
     ReceiptUpdated,
@@ -21,6 +29,7 @@ __all__ = [
     "EVENT_TYPES",
     "EXCHANGE",
     "HTTP_STATUS",
+    "ApiError",
     "Attachment",
     "Conversation",
     "ConversationType",
@@ -33,6 +42,7 @@ __all__ = [
     "Message",
     "MessageCreated",
     "MessageDeleted",
+    "MessageEvent",
     "MessageUpdated",
     "PresenceChanged",
     "ReceiptUpdated",

@@ -42,22 +42,23 @@ class ConversationUpdated(Event):
     removed_member_ids: list[str] = Field(default_factory=list)
 
 
-class MessageCreated(Event):
+class MessageEvent(Event):
+    """A message as it is now, for the members who should see it."""
+
+    message: Message
+    member_ids: list[str]
+
+
+class MessageCreated(MessageEvent):
     type = "message.created"
-    message: Message
-    member_ids: list[str]
 
 
-class MessageUpdated(Event):
+class MessageUpdated(MessageEvent):
     type = "message.updated"
-    message: Message
-    member_ids: list[str]
 
 
-class MessageDeleted(Event):
+class MessageDeleted(MessageEvent):
     type = "message.deleted"
-    message: Message
-    member_ids: list[str]
 
 
 class ReceiptUpdated(Event):

@@ -8,9 +8,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, StringConstraints
 
 from chat_contracts._base import ClosedModel
-
-Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Seq = Annotated[int, Field(ge=0)]
+from chat_contracts.fields import ClientMsgId, Id, Seq, Text
 
 
 class ClientPayload(ClosedModel):
@@ -25,8 +23,8 @@ class MessageContent(ClientPayload):
     (4000 characters by default) is the message service's to check.
     """
 
-    client_msg_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    text: Annotated[str, StringConstraints(max_length=100_000)] | None = None
+    client_msg_id: ClientMsgId
+    text: Text | None = None
     attachment_ids: Annotated[list[Id], Field(max_length=50)] = Field(default_factory=list)
     reply_to_id: Id | None = None
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from chat_contracts import ErrorCode
-from chat_platform.errors import ApiError
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from chat_contracts.errors import ApiError, ErrorCode
 from chat_platform.jwt import TokenError, TokenVerifier
 
 
@@ -17,3 +20,13 @@ async def bearer_user_id(authorization: str | None, verifier: TokenVerifier) -> 
     except TokenError as exc:
         raise ApiError(ErrorCode.UNAUTHORIZED, f"Access token rejected: {exc}.") from None
     return claims.sub
+
+
+async def _caller(request: Request) -> str:
+    # Each service's composition root puts its verifier on the app's state at start-up.
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return await bearer_user_id(request.headers.get("authorization"), verifier)
+
+
+CallerId = Annotated[str, Depends(_caller)]
+"""A route parameter holding the authenticated caller's user id."""

@@ -24,8 +24,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from chat_contracts import Envelope
+from chat_platform.amqp.broker import Broker, BrokerUnavailable
 from chat_platform.mongo import Document
-from chat_platform.rabbit import Broker, BrokerUnavailable
 
 log = logging.getLogger(__name__)
 

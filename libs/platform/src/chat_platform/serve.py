@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
+
+from chat_platform.logging import configure_logging
+from chat_platform.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +50,23 @@ def run(
         server_header=False,
     )
     server_factory(config).run()
+
+
+S = TypeVar("S", bound=PlatformSettings)
+
+
+def main_of(
+    service: str,
+    default_port: int,
+    settings_type: type[S],
+    create_app: Callable[[S], Any],
+) -> Callable[[list[str] | None], None]:
+    """The console script of a service: parse the command line, read settings, log, serve."""
+
+    def main(argv: list[str] | None = None) -> None:
+        args = parse_args(service, default_port, argv)
+        settings = settings_type()
+        configure_logging(service, settings.log_level)
+        run(create_app(settings), host=args.host, port=args.port)
+
+    return main

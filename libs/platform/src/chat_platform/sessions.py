@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,7 +28,6 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
-from chat_message.ids import new_id
 from chat_platform.mongo import Document
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class TransactionSessions:
         self.collection = collection
         self.heartbeat = heartbeat
         self.dead_after = dead_after
-        self.owner = new_id()
+        self.owner = uuid.uuid4().hex
         self._lsids: dict[bytes, dict[str, Any]] = {}
         # Other owners' heartbeat counters: (value, when it was first seen with that value).
         self._observed: dict[str, tuple[int, float]] = {}

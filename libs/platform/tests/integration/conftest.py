@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest_asyncio
 
-from chat_platform.rabbit import Broker
+from chat_platform.amqp import Broker
 from chat_testkit.amqp import Rabbit
 
 

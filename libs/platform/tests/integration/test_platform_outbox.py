@@ -11,8 +11,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from chat_contracts import Envelope, PresenceChanged
+from chat_platform.amqp import Broker
 from chat_platform.outbox import Outbox, Staged
-from chat_platform.rabbit import Broker
 from chat_testkit.amqp import Rabbit
 from chat_testkit.waiting import eventually
 

@@ -10,11 +10,13 @@ import aio_pika
 import pytest
 
 from chat_contracts import Envelope, ErrorCode, PresenceChanged
-from chat_platform.rabbit import (
+from chat_contracts.commands import Command, Reply
+from chat_contracts.errors import ApiError
+from chat_platform.amqp import (
     Broker,
     BrokerUnavailable,
     CommandClient,
-    CommandError,
+    CommandHandlers,
     CommandServer,
     Consumer,
     ConsumerSpec,
@@ -219,8 +221,26 @@ async def test_consumer_registered_before_start_is_attached_when_start_returns(
 # --- commands --------------------------------------------------------------------------------
 
 
+class Echoed(Reply):
+    text: str
+    n: int
+
+
+class Echo(Command[Echoed]):
+    """A command of these tests only: the server answers with what it was sent."""
+
+    name = "test.echo"
+    text: str = ""
+    n: int = 0
+    delay: float = 0.0
+
+
+class Launch(Command[Echoed]):
+    name = "test.launch"
+
+
 async def start_commands(
-    broker: Broker, rabbit: Rabbit, handlers: dict[str, Any], **options: Any
+    broker: Broker, rabbit: Rabbit, handlers: CommandHandlers, **options: Any
 ) -> tuple[CommandServer, CommandClient]:
     queue = f"{rabbit.namespace}.commands"
     rabbit.queues.append(queue)
@@ -231,63 +251,88 @@ async def start_commands(
     return server, client
 
 
-async def test_command_round_trip(broker: Broker, rabbit: Rabbit) -> None:
-    async def echo(payload: dict[str, Any]) -> dict[str, Any]:
-        return {"echo": payload}
+def answering(handler: Any) -> CommandHandlers:
+    return CommandHandlers().add(Echo, handler)
 
-    _, client = await start_commands(broker, rabbit, {"echo": echo})
-    assert await client.call("echo", {"text": "hé", "n": 1}) == {"echo": {"text": "hé", "n": 1}}
+
+async def echo(command: Echo) -> Echoed:
+    await asyncio.sleep(command.delay)
+    return Echoed(text=command.text, n=command.n)
+
+
+async def test_command_round_trip_is_typed_on_both_sides(broker: Broker, rabbit: Rabbit) -> None:
+    _, client = await start_commands(broker, rabbit, answering(echo))
+    reply = await client.call(Echo(text="hé", n=1))
+    assert reply == Echoed(text="hé", n=1)
 
 
 async def test_concurrent_commands_each_get_their_own_reply(broker: Broker, rabbit: Rabbit) -> None:
-    async def double(payload: dict[str, Any]) -> int:
-        await asyncio.sleep(0.01 * (payload["n"] % 3))
-        return int(payload["n"]) * 2
-
-    _, client = await start_commands(broker, rabbit, {"double": double})
-    results = await asyncio.gather(*(client.call("double", {"n": n}) for n in range(30)))
-    assert results == [n * 2 for n in range(30)]
+    _, client = await start_commands(broker, rabbit, answering(echo))
+    replies = await asyncio.gather(
+        *(client.call(Echo(n=n, delay=0.01 * (n % 3))) for n in range(30))
+    )
+    assert [r.n for r in replies] == list(range(30))
 
 
 async def test_command_error_reaches_the_caller(broker: Broker, rabbit: Rabbit) -> None:
-    async def refuse(_: dict[str, Any]) -> None:
-        raise CommandError(ErrorCode.FORBIDDEN, "Not a member.", {"conversation_id": "c1"})
+    async def refuse(_: Echo) -> Echoed:
+        raise ApiError(ErrorCode.FORBIDDEN, "Not a member.", {"conversation_id": "c1"})
 
-    _, client = await start_commands(broker, rabbit, {"send": refuse})
-    with pytest.raises(CommandError) as caught:
-        await client.call("send", {})
+    _, client = await start_commands(broker, rabbit, answering(refuse))
+    with pytest.raises(ApiError) as caught:
+        await client.call(Echo())
     assert caught.value.code is ErrorCode.FORBIDDEN
     assert caught.value.message == "Not a member."
     assert caught.value.details == {"conversation_id": "c1"}
 
 
 async def test_unknown_command_is_not_found(broker: Broker, rabbit: Rabbit) -> None:
-    _, client = await start_commands(broker, rabbit, {})
-    with pytest.raises(CommandError) as caught:
-        await client.call("launch", {})
+    _, client = await start_commands(broker, rabbit, answering(echo))
+    with pytest.raises(ApiError) as caught:
+        await client.call(Launch())
     assert caught.value.code is ErrorCode.NOT_FOUND
 
 
-async def test_mapped_and_unexpected_handler_errors(broker: Broker, rabbit: Rabbit) -> None:
-    async def bad_value(_: dict[str, Any]) -> None:
-        raise ValueError("seq must be positive")
+async def test_a_request_that_does_not_parse_is_a_validation_error(
+    broker: Broker, rabbit: Rabbit
+) -> None:
+    handled: list[Echo] = []
 
-    async def crash(_: dict[str, Any]) -> None:
+    async def record(command: Echo) -> Echoed:
+        handled.append(command)
+        return Echoed(text="", n=0)
+
+    server, _ = await start_commands(broker, rabbit, answering(record))
+    for body in (b'{"text": 5}', b'{"text": "x", "extra": 1}', b"{not json", b"\xff\xfe", b"[]"):
+        answer = await raw_call(rabbit, server.queue_name, Echo.name, body)
+        assert answer["ok"] is False
+        assert answer["error"]["code"] == "validation_error", (body, answer)
+    assert handled == []
+
+
+async def raw_call(rabbit: Rabbit, queue: str, name: str, body: bytes) -> dict[str, Any]:
+    """A command sent by hand, to see what the server answers to bytes no client would send."""
+    channel = await rabbit.connection.channel()
+    replies = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await channel.default_exchange.publish(
+        aio_pika.Message(body, type=name, correlation_id="c", reply_to=replies.name),
+        routing_key=queue,
+    )
+    message = await rabbit.get_from(replies)
+    await channel.close()
+    answer: dict[str, Any] = json.loads(message.body)
+    return answer
+
+
+async def test_unexpected_handler_errors_are_internal_and_say_nothing(
+    broker: Broker, rabbit: Rabbit
+) -> None:
+    async def crash(_: Echo) -> Echoed:
         raise RuntimeError("secret internals")
 
-    def mapper(exc: Exception) -> CommandError | None:
-        if isinstance(exc, ValueError):
-            return CommandError(ErrorCode.VALIDATION_ERROR, str(exc))
-        return None
-
-    _, client = await start_commands(
-        broker, rabbit, {"bad": bad_value, "crash": crash}, error_mapper=mapper
-    )
-    with pytest.raises(CommandError) as mapped:
-        await client.call("bad", {})
-    assert mapped.value.code is ErrorCode.VALIDATION_ERROR
-    with pytest.raises(CommandError) as unexpected:
-        await client.call("crash", {})
+    _, client = await start_commands(broker, rabbit, answering(crash))
+    with pytest.raises(ApiError) as unexpected:
+        await client.call(Echo())
     assert unexpected.value.code is ErrorCode.INTERNAL
     assert "secret" not in unexpected.value.message
 
@@ -299,8 +344,8 @@ async def test_no_server_means_unavailable_after_the_timeout(
     await client.start()
     loop = asyncio.get_running_loop()
     started = loop.time()
-    with pytest.raises(CommandError) as caught:
-        await client.call("send", {"text": "hi"})
+    with pytest.raises(ApiError) as caught:
+        await client.call(Echo(text="hi"))
     assert caught.value.code is ErrorCode.UNAVAILABLE
     assert 0.25 <= loop.time() - started < 2
 
@@ -308,21 +353,17 @@ async def test_no_server_means_unavailable_after_the_timeout(
 async def test_slow_server_means_unavailable_and_its_late_reply_is_ignored(
     broker: Broker, rabbit: Rabbit
 ) -> None:
-    async def slow(payload: dict[str, Any]) -> Any:
-        await asyncio.sleep(float(payload["delay"]))
-        return payload["n"]
-
-    _, client = await start_commands(broker, rabbit, {"slow": slow})
-    with pytest.raises(CommandError) as caught:
-        await client.call("slow", {"delay": 0.5, "n": 1}, timeout=0.1)
+    _, client = await start_commands(broker, rabbit, answering(echo))
+    with pytest.raises(ApiError) as caught:
+        await client.call(Echo(delay=0.5, n=1), timeout=0.1)
     assert caught.value.code is ErrorCode.UNAVAILABLE
     await asyncio.sleep(0.5)
-    assert await client.call("slow", {"delay": 0, "n": 2}) == 2
+    assert (await client.call(Echo(n=2))).n == 2
 
 
 async def test_client_that_never_attached_is_unavailable_at_once(amqp_url: str) -> None:
     broker = Broker(amqp_url, "unused.events", name="never-started")
     client = CommandClient(broker, "unused.commands")
-    with pytest.raises(CommandError) as caught:
-        await client.call("send", {})
+    with pytest.raises(ApiError) as caught:
+        await client.call(Echo())
     assert caught.value.code is ErrorCode.UNAVAILABLE

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.types import Receive, Scope, Send
 
 from chat_contracts import ErrorCode
+from chat_contracts.errors import ApiError, not_found, rate_limited
 from chat_platform.app import create_service_app
-from chat_platform.errors import ApiError, not_found, rate_limited
 from chat_platform.health import Health
 from chat_platform.http import BodySizeLimit
 from chat_testkit.contract import assert_error

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from chat_auth.app import create_app
 from chat_auth.settings import AuthSettings
-from chat_platform.logging import configure_logging
-from chat_platform.serve import parse_args, run
+from chat_platform.serve import main_of
 
-
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args("auth", 8001, argv)
-    settings = AuthSettings()
-    configure_logging("auth", settings.log_level)
-    run(create_app(settings), host=args.host, port=args.port)
-
+main = main_of("auth", 8001, AuthSettings, create_app)
 
 if __name__ == "__main__":
-    main()
+    main(None)

@@ -13,9 +13,8 @@ from pymongo.errors import DuplicateKeyError
 from chat_auth.context import AuthContext
 from chat_auth.users import store
 from chat_auth.users.models import LoginRequest, RegisterRequest
-from chat_contracts import Envelope, ErrorCode
-from chat_platform.errors import ApiError
-from chat_platform.outbox import Staged
+from chat_contracts import Envelope
+from chat_contracts.errors import ApiError, ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +37,17 @@ async def register(ctx: AuthContext, body: RegisterRequest) -> dict[str, Any]:
     doc = store.new_user_document(body.username, password_hash, body.email, body.display_name)
     event = Envelope.wrap(store.registered_event(doc), PRODUCER)
 
-    async def insert(session: AsyncClientSession) -> Staged:
+    async def insert(session: AsyncClientSession) -> tuple[None, list[Envelope]]:
         await ctx.users.insert_one(doc, session=session)
-        return await ctx.outbox.stage([event], session)
+        return None, [event]
 
     try:
-        # with_transaction retries a TransientTransactionError: on a MongoDB replica set two
-        # concurrent registrations of one name conflict as a WriteConflict first, and the
-        # retry turns that into the DuplicateKeyError (409) it really is, never a 500.
-        async with ctx.mongo.start_session() as session:
-            staged = await session.with_transaction(insert)
+        # A transient transaction error is retried: on a MongoDB replica set two concurrent
+        # registrations of one name conflict as a WriteConflict first, and the retry turns
+        # that into the DuplicateKeyError (409) it really is, never a 500.
+        await ctx.transactions.commit_then_publish(insert)
     except DuplicateKeyError as exc:
         raise store.duplicate_error(exc) from None
-    await ctx.outbox.publish_after_commit(staged)
     log.info("user registered", extra={"user_id": doc["_id"]})
     return _session(ctx, doc, await ctx.refresh_tokens.issue(doc["_id"]))
 

@@ -23,12 +23,14 @@ from chat_auth.tokens.refresh import RefreshTokens
 from chat_auth.tokens.routes import router as auth_router
 from chat_auth.users import store as user_store
 from chat_auth.users.routes import router as users_router
+from chat_platform.amqp import Broker
 from chat_platform.app import create_service_app
+from chat_platform.background import background_tasks
 from chat_platform.health import Health
 from chat_platform.jwt import StaticKeys, TokenVerifier
 from chat_platform.mongo import Index, create_mongo_client, ensure_indexes, mongo_check
 from chat_platform.outbox import Outbox
-from chat_platform.rabbit import Broker
+from chat_platform.transactions import Transactions
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +59,14 @@ def create_app(settings: AuthSettings) -> FastAPI:
             ttl=timedelta(seconds=settings.access_token_ttl_seconds),
         )
         hasher = PasswordHasher()
+        outbox = Outbox(db["outbox"], broker)
         ctx = AuthContext(
             settings=settings,
-            mongo=mongo,
             users=db["users"],
             redis=redis,
-            broker=broker,
-            outbox=Outbox(db["outbox"], broker),
+            transactions=Transactions(mongo.start_session, outbox),
             hasher=hasher,
             signer=signer,
-            verifier=TokenVerifier(
-                StaticKeys(signer.jwks), issuer=settings.jwt_issuer, audience=settings.jwt_audience
-            ),
             refresh_tokens=RefreshTokens(
                 db["refresh_tokens"], timedelta(days=settings.refresh_token_ttl_days)
             ),
@@ -82,23 +80,24 @@ def create_app(settings: AuthSettings) -> FastAPI:
             decoy_password_hash=await asyncio.to_thread(hasher.hash, secrets.token_hex(16)),
         )
         await ensure_indexes(db, [*user_store.INDEXES, *refresh_tokens.INDEXES, *OUTBOX_INDEXES])
-        await broker.start()
-        health.add("mongodb", mongo_check(mongo))
-        health.add("redis", redis.ping)
-        health.add("rabbitmq", broker.check)
-        relay = asyncio.create_task(ctx.outbox.relay_forever(), name="outbox-relay")
-        app.state.ctx = ctx
-        log.info("ready", extra={"kid": signer.jwk["kid"]})
-        try:
-            yield
-        finally:
-            health.draining = True
-            relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
-            await broker.close()
-            await redis.aclose()
-            await mongo.close()
+        async with background_tasks() as background:
+            await broker.start()
+            health.add("mongodb", mongo_check(mongo))
+            health.add("redis", redis.ping)
+            health.add("rabbitmq", broker.check)
+            background.run(outbox.relay_forever(), "outbox-relay")
+            app.state.ctx = ctx
+            app.state.token_verifier = TokenVerifier(
+                StaticKeys(signer.jwks), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+            )
+            log.info("ready", extra={"kid": signer.jwk["kid"]})
+            try:
+                yield
+            finally:
+                health.draining = True
+        await broker.close()
+        await redis.aclose()
+        await mongo.close()
 
     app = create_service_app(
         "auth",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from redis.asyncio import Redis
 
@@ -13,23 +12,18 @@ from chat_auth.settings import AuthSettings
 from chat_auth.throttle import LoginThrottle
 from chat_auth.tokens.access import AccessTokenSigner
 from chat_auth.tokens.refresh import RefreshTokens
-from chat_platform.jwt import TokenVerifier
 from chat_platform.mongo import Document
-from chat_platform.outbox import Outbox
-from chat_platform.rabbit import Broker
+from chat_platform.transactions import Transactions
 
 
 @dataclass
 class AuthContext:
     settings: AuthSettings
-    mongo: AsyncMongoClient[Document]
     users: AsyncCollection[Document]
     redis: Redis
-    broker: Broker
-    outbox: Outbox
+    transactions: Transactions
     hasher: PasswordHasher
     signer: AccessTokenSigner
-    verifier: TokenVerifier
     refresh_tokens: RefreshTokens
     throttle: LoginThrottle
     decoy_password_hash: str

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the service context and the authenticated caller."""
+"""FastAPI dependencies: the service context and the caller's address."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from chat_auth.context import AuthContext
-from chat_platform.authn import bearer_user_id
 
 
 def get_context(request: Request) -> AuthContext:
@@ -16,13 +15,6 @@ def get_context(request: Request) -> AuthContext:
 
 
 Ctx = Annotated[AuthContext, Depends(get_context)]
-
-
-async def current_user_id(request: Request, ctx: Ctx) -> str:
-    return await bearer_user_id(request.headers.get("authorization"), ctx.verifier)
-
-
-CurrentUserId = Annotated[str, Depends(current_user_id)]
 
 
 def client_address(request: Request, ctx: Ctx) -> str:

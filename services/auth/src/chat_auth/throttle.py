@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from chat_platform.errors import rate_limited
+from chat_contracts.errors import rate_limited
 
 
 class LoginThrottle:

@@ -1,8 +1,12 @@
-"""Composition root of the message service: `create_app(settings)` builds every client."""
+"""Composition root of the message service: `create_app(settings)`.
+
+The lifespan builds the infrastructure first (database, broker, transactions,
+token verification), then the use cases, each given only what it uses, then
+the two doors onto them: the REST routes and the gateways' command queue.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -12,22 +16,29 @@ from fastapi import FastAPI
 from gridfs import AsyncGridFSBucket
 
 from chat_message.attachments.routes import router as attachments_router
-from chat_message.commands import command_handlers, to_command_error
-from chat_message.context import MessageContext
+from chat_message.attachments.service import Attachments
+from chat_message.commands import command_handlers
 from chat_message.conversations.routes import router as conversations_router
-from chat_message.cursors.batcher import CursorBatcher
-from chat_message.indexes import INDEXES
-from chat_message.messages.batcher import SendBatcher
+from chat_message.conversations.service import Conversations
+from chat_message.cursors.writer import CursorWriter
 from chat_message.messages.routes import router as messages_router
-from chat_message.sessions import TransactionSessions
+from chat_message.messages.rules import SendLimits
+from chat_message.messages.service import Messages
+from chat_message.messages.writer import SendWriter
+from chat_message.services import MessageServices
 from chat_message.settings import MessageSettings
+from chat_message.store import INDEXES, Store
+from chat_message.sync.service import Sync
 from chat_message.users import users_consumer
+from chat_platform.amqp import Broker, CommandServer, Consumer
 from chat_platform.app import create_service_app
+from chat_platform.background import background_tasks
 from chat_platform.health import Health
 from chat_platform.jwt import JwksKeys, TokenVerifier
 from chat_platform.mongo import create_mongo_client, ensure_indexes, mongo_check
 from chat_platform.outbox import Outbox
-from chat_platform.rabbit import Broker, CommandServer, Consumer
+from chat_platform.sessions import TransactionSessions
+from chat_platform.transactions import Transactions
 
 log = logging.getLogger(__name__)
 
@@ -42,68 +53,78 @@ def create_app(settings: MessageSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mongo = create_mongo_client(settings.mongodb_url, app_name="chat-message")
         db = mongo[settings.mongodb_db]
+        store = Store.of(db)
         broker = Broker(
             settings.amqp_url.get_secret_value(), settings.events_exchange, name="chat-message"
         )
         http = httpx.AsyncClient()
         keys = JwksKeys(f"{settings.auth_url.rstrip('/')}/.well-known/jwks.json", http)
-        ctx = MessageContext(
-            settings=settings,
-            mongo=mongo,
-            db=db,
-            broker=broker,
-            outbox=Outbox(db["outbox"], broker),
-            verifier=TokenVerifier(
-                keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
-            ),
-            files=AsyncGridFSBucket(db),
-        )
-        ctx.batcher = SendBatcher(ctx, max_batch=settings.send_batch_max)
-        ctx.cursors = CursorBatcher(ctx)
-        ctx.transaction_sessions = TransactionSessions(
+        sessions = TransactionSessions(
             mongo,
             db["transaction_sessions"],
             heartbeat=settings.session_heartbeat_seconds,
             dead_after=settings.session_dead_after_seconds,
         )
-        await ensure_indexes(db, INDEXES)
-        sessions_sweep = asyncio.create_task(
-            ctx.transaction_sessions.run_forever(), name="transaction-sessions"
+        outbox = Outbox(db["outbox"], broker)
+        transactions = Transactions(sessions.start, outbox)
+
+        send_writer = SendWriter(store, transactions, max_batch=settings.send_batch_max)
+        cursor_writer = CursorWriter(store, transactions)
+        services = MessageServices(
+            conversations=Conversations(
+                store, transactions, max_group_members=settings.max_group_members
+            ),
+            messages=Messages(
+                store,
+                transactions,
+                send_writer,
+                SendLimits(settings.max_text_chars, settings.max_attachments_per_message),
+            ),
+            cursors=cursor_writer,
+            sync=Sync(
+                store,
+                messages_per_conversation=settings.sync_messages_per_conversation,
+                max_conversations=settings.sync_max_conversations,
+            ),
+            attachments=Attachments(
+                store, AsyncGridFSBucket(db), max_bytes=settings.max_attachment_bytes
+            ),
         )
-        ctx.batcher.start()
-        ctx.cursors.start()
         commands = CommandServer(
-            broker,
-            settings.queue_name("message.commands"),
-            command_handlers(ctx),
-            error_mapper=to_command_error,
+            broker, settings.queue_name("message.commands"), command_handlers(services, store)
         )
-        users = Consumer(broker, users_consumer(ctx))
-        await commands.start()
-        await users.start()
-        await broker.start()
-        await keys.refresh()
-        health.add("mongodb", mongo_check(mongo))
-        health.add("rabbitmq", broker.check)
-        relay = asyncio.create_task(ctx.outbox.relay_forever(), name="outbox-relay")
-        app.state.ctx = ctx
-        log.info("ready")
-        try:
-            yield
-        finally:
-            health.draining = True
-            await commands.stop()
-            await users.stop()
-            await ctx.batcher.stop()
-            await ctx.cursors.stop()
-            for task in (relay, sessions_sweep):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await ctx.transaction_sessions.close()
-            await broker.close()
-            await http.aclose()
-            await mongo.close()
+        users = Consumer(broker, users_consumer(store, settings.queue_name("message.users")))
+
+        await ensure_indexes(db, INDEXES)
+        async with background_tasks() as background:
+            background.run(sessions.run_forever(), "transaction-sessions")
+            background.run(send_writer.run(), "send-writer")
+            background.run(cursor_writer.run(), "cursor-writer")
+            await commands.start()
+            await users.start()
+            await broker.start()
+            await keys.refresh()
+            health.add("mongodb", mongo_check(mongo))
+            health.add("rabbitmq", broker.check)
+            background.run(outbox.relay_forever(), "outbox-relay")
+            app.state.services = services
+            app.state.token_verifier = TokenVerifier(
+                keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+            )
+            log.info("ready")
+            try:
+                yield
+            finally:
+                health.draining = True
+                await commands.stop()
+                await users.stop()
+                await send_writer.stop()
+                await cursor_writer.stop()
+                await transactions.close()
+        await sessions.close()
+        await broker.close()
+        await http.aclose()
+        await mongo.close()
 
     def body_limit(path: str) -> int:
         if path == "/v1/attachments":

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the service context and the authenticated caller."""
+"""FastAPI dependency handing routes the service's use cases."""
 
 from __future__ import annotations
 
@@ -6,20 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from chat_message.context import MessageContext
-from chat_platform.authn import bearer_user_id
+from chat_message.services import MessageServices
 
 
-def get_context(request: Request) -> MessageContext:
-    ctx: MessageContext = request.app.state.ctx
-    return ctx
+def _services(request: Request) -> MessageServices:
+    services: MessageServices = request.app.state.services
+    return services
 
 
-Ctx = Annotated[MessageContext, Depends(get_context)]
-
-
-async def current_user_id(request: Request, ctx: Ctx) -> str:
-    return await bearer_user_id(request.headers.get("authorization"), ctx.verifier)
-
-
-UserId = Annotated[str, Depends(current_user_id)]
+Services = Annotated[MessageServices, Depends(_services)]

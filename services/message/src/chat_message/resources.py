@@ -1,4 +1,4 @@
-"""Stored documents as the contract's resources."""
+"""Stored documents mapped to the contract's resources (Message, Conversation)."""
 
 from __future__ import annotations
 

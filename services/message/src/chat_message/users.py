@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 from chat_contracts import Envelope, UserRegistered
-from chat_message.context import MessageContext
-from chat_platform.rabbit import ConsumerSpec, EventHandler
+from chat_message.store import Store
+from chat_platform.amqp import ConsumerSpec
 
 
-def on_user_registered(ctx: MessageContext) -> EventHandler:
-    async def handle(envelope: Envelope) -> None:
+def users_consumer(store: Store, queue: str) -> ConsumerSpec:
+    async def on_user_registered(envelope: Envelope) -> None:
         event = envelope.unwrap()
         assert isinstance(event, UserRegistered)
         user = event.user
         # An upsert makes a redelivered event harmless.
-        await ctx.users.update_one(
+        await store.users.update_one(
             {"_id": user.id},
             {"$set": {"username": user.username, "created_at": user.created_at}},
             upsert=True,
         )
 
-    return handle
-
-
-def users_consumer(ctx: MessageContext) -> ConsumerSpec:
-    return ConsumerSpec(
-        queue=ctx.settings.queue_name("message.users"),
-        routing_keys=[UserRegistered.type],
-        handler=on_user_registered(ctx),
-    )
+    return ConsumerSpec(queue=queue, routing_keys=[UserRegistered.type], handler=on_user_registered)

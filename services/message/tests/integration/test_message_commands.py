@@ -15,7 +15,16 @@ import pytest_asyncio
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from message_support import StoredCounts
 
-from chat_platform.rabbit import Broker, CommandClient, CommandError
+from chat_contracts.commands import (
+    ConversationMembers,
+    MoveCursor,
+    Sync,
+    SyncResult,
+    UserContacts,
+)
+from chat_contracts.errors import ApiError
+from chat_contracts.socket import SyncPayload
+from chat_platform.amqp import Broker, CommandClient
 from chat_testkit import ServiceProcess
 from chat_testkit.api import ChatApi, new_client_msg_id
 
@@ -83,8 +92,7 @@ async def client(
 
 
 def send_body(sender_id: str, conversation_id: str, **fields: Any) -> bytes:
-    body = {
-        "sender_id": sender_id,
+    request = {
         "conversation_id": conversation_id,
         "client_msg_id": new_client_msg_id(),
         "text": "over the broker",
@@ -92,7 +100,7 @@ def send_body(sender_id: str, conversation_id: str, **fields: Any) -> bytes:
         "reply_to_id": None,
         **fields,
     }
-    return json.dumps(body).encode()
+    return json.dumps({"sender_id": sender_id, "request": request}).encode()
 
 
 async def test_message_send_replies_with_the_stored_message(
@@ -131,6 +139,8 @@ async def test_message_send_replies_with_the_stored_message(
         pytest.param("message.teleport", b"{}", "not_found", id="unknown-command"),
         pytest.param("cursor.move", b'{"user_id": "u"}', "validation_error", id="cursor-incomplete"),
         pytest.param("sync", b'{"user_id": "u", "request": {"cursors": {"c": -1}}}', "validation_error", id="sync-negative-cursor"),
+        pytest.param("sync", b'{"user_id": "u", "request": {"cursors": {"c": 9223372036854775808}}}', "validation_error", id="sync-cursor-beyond-64-bits"),
+        pytest.param("message.send", b'{"sender_id": "u", "conversation_id": "c", "client_msg_id": "k", "text": "flat"}', "validation_error", id="send-without-request"),
         pytest.param("user.contacts", b'{"user_id": 5}', "validation_error", id="contacts-number"),
     ],
 )  # fmt: skip
@@ -176,34 +186,39 @@ async def test_cursor_move_and_members_and_contacts(api: ChatApi, client: Comman
     for _ in range(3):
         await api.sent(alice, direct)
 
-    move = {"user_id": bob.id, "conversation_id": direct, "seq": 2, "kind": "read"}
-    assert await client.call("cursor.move", move) == {"moved": True}
-    assert await client.call("cursor.move", {**move, "seq": 1}) == {"moved": False}
-    delivered = {**move, "seq": 3, "kind": "delivered"}
-    assert await client.call("cursor.move", delivered) == {"moved": True}
+    move = MoveCursor(user_id=bob.id, conversation_id=direct, seq=2, kind="read")
+    assert (await client.call(move)).moved is True
+    assert (await client.call(move.model_copy(update={"seq": 1}))).moved is False
+    delivered = move.model_copy(update={"seq": 3, "kind": "delivered"})
+    assert (await client.call(delivered)).moved is True
     as_bob = await api.conversation(bob, direct)
     assert (as_bob["read_seq"], as_bob["unread_count"]) == (2, 1)
 
-    with pytest.raises(CommandError) as beyond:
-        await client.call("cursor.move", {**move, "seq": 4})
+    with pytest.raises(ApiError) as beyond:
+        await client.call(move.model_copy(update={"seq": 4}))
     assert beyond.value.code.value == "validation_error"
-    with pytest.raises(CommandError) as foreign:
-        await client.call("cursor.move", {**move, "user_id": stranger.id})
+    with pytest.raises(ApiError) as foreign:
+        await client.call(move.model_copy(update={"user_id": stranger.id}))
     assert foreign.value.code.value == "not_found"
 
-    members = await client.call(
-        "conversation.members", {"user_id": carol.id, "conversation_id": group}
-    )
-    assert members == {"member_ids": [alice.id, carol.id]}
-    with pytest.raises(CommandError) as outsider:
-        await client.call("conversation.members", {"user_id": bob.id, "conversation_id": group})
+    members = await client.call(ConversationMembers(user_id=carol.id, conversation_id=group))
+    assert members.member_ids == [alice.id, carol.id]
+    with pytest.raises(ApiError) as outsider:
+        await client.call(ConversationMembers(user_id=bob.id, conversation_id=group))
     assert outsider.value.code.value == "not_found"
 
-    assert await client.call("user.contacts", {"user_id": alice.id}) == {
-        "user_ids": sorted([bob.id, carol.id])
-    }
-    assert await client.call("user.contacts", {"user_id": bob.id}) == {"user_ids": [alice.id]}
-    assert await client.call("user.contacts", {"user_id": stranger.id}) == {"user_ids": []}
+    contacts = await client.call(UserContacts(user_id=alice.id))
+    assert contacts.user_ids == sorted([bob.id, carol.id])
+    assert (await client.call(UserContacts(user_id=bob.id))).user_ids == [alice.id]
+    assert (await client.call(UserContacts(user_id=stranger.id))).user_ids == []
+
+
+async def sync(client: CommandClient, user_id: str, **request: Any) -> dict[str, Any]:
+    """A sync over the command queue, as the JSON a device gets."""
+    result: SyncResult = await client.call(
+        Sync(user_id=user_id, request=SyncPayload.model_validate(request, strict=False))
+    )
+    return result.model_dump(mode="json")
 
 
 async def test_sync_returns_what_a_device_missed(api: ChatApi, client: CommandClient) -> None:
@@ -213,7 +228,7 @@ async def test_sync_returns_what_a_device_missed(api: ChatApi, client: CommandCl
     sent = [await api.sent(alice, direct, f"m{i}") for i in range(4)]
     await api.sent(carol, group, "in the group")
 
-    fresh = await client.call("sync", {"user_id": bob.id, "request": {}})
+    fresh = await sync(client, bob.id)
     assert set(fresh) == {"conversations", "removed_conversation_ids", "synced_at"}
     by_id = {c["conversation"]["id"]: c for c in fresh["conversations"]}
     assert set(by_id) == {direct, group}
@@ -225,18 +240,13 @@ async def test_sync_returns_what_a_device_missed(api: ChatApi, client: CommandCl
     since = fresh["synced_at"]
     path = f"/v1/conversations/{direct}/messages/{sent[0]['id']}"
     edited = (await api.patch(alice, path, json={"text": "m0 (edited)"})).json()
-    later = await client.call(
-        "sync",
-        {"user_id": bob.id, "request": {"cursors": {direct: 2, group: 1}, "since": since}},
-    )
+    later = await sync(client, bob.id, cursors={direct: 2, group: 1}, since=since)
     assert [c["conversation"]["id"] for c in later["conversations"]] == [direct]
     assert later["conversations"][0]["messages"] == [edited, *sent[2:]]
 
     # Left conversations are reported; a page limit is honoured.
     await api.delete(bob, f"/v1/conversations/{group}/members/{bob.id}")
-    limited = await client.call(
-        "sync", {"user_id": bob.id, "request": {"cursors": {direct: 0, group: 1}, "limit": 3}}
-    )
+    limited = await sync(client, bob.id, cursors={direct: 0, group: 1}, limit=3)
     assert limited["removed_conversation_ids"] == [group]
     assert [m["seq"] for m in limited["conversations"][0]["messages"]] == [1, 2, 3]
     assert limited["conversations"][0]["has_more"] is True
@@ -255,9 +265,7 @@ async def test_sync_since_accepts_any_rfc3339_time(
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
     message = await api.sent(alice, cid)
-    result = await client.call(
-        "sync", {"user_id": bob.id, "request": {"cursors": {cid: 1}, "since": since}}
-    )
+    result = await sync(client, bob.id, cursors={cid: 1}, since=since)
     # Everything happened after 2024: the held message comes back as current state.
     assert [c["conversation"]["id"] for c in result["conversations"]] == [cid]
     assert result["conversations"][0]["messages"] == [message]
@@ -268,9 +276,6 @@ async def test_sync_since_out_of_range_is_a_validation_error(
     api: ChatApi, client: CommandClient
 ) -> None:
     alice = await api.register()
-    with pytest.raises(CommandError) as exc:
-        await client.call(
-            "sync",
-            {"user_id": alice.id, "request": {"cursors": {}, "since": "0001-01-01T00:00:00+01:00"}},
-        )
+    with pytest.raises(ApiError) as exc:
+        await sync(client, alice.id, cursors={}, since="0001-01-01T00:00:00+01:00")
     assert exc.value.code.value == "validation_error"

@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from chat_message.sessions import TransactionSessions
+from chat_platform.sessions import TransactionSessions
 
 Db = AsyncDatabase[dict[str, Any]]
 

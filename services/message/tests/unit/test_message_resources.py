@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chat_message.views import conversation_view, message_view, now_ms
+from chat_message.resources import conversation_view, message_view, now_ms
 
 CREATED = datetime(2024, 5, 1, 12, 0, 0, 123000)  # naive, as a client without tz_aware reads it
 

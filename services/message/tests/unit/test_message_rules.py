@@ -1,28 +1,26 @@
-"""The rules that need no database: ids, list cursors, seq bounds, send shapes, command errors."""
+"""The rules that need no database: ids, list cursors, seq bounds, send shapes, request bodies."""
 
 from __future__ import annotations
 
 import base64
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from chat_contracts import ErrorCode
-from chat_message.commands import MoveCursor, to_command_error
+from chat_contracts.commands import MoveCursor
+from chat_contracts.errors import ApiError
+from chat_contracts.socket import MessageContent
 from chat_message.conversations.models import AddMembers, CreateDirect, CreateGroup
 from chat_message.conversations.service import _decode_cursor, _encode_cursor
 from chat_message.ids import is_id, new_id
-from chat_message.messages.batcher import SendBatcher, _reference_problem, dedup_key
-from chat_message.messages.models import EditMessage, SendCommand, SendMessage
-from chat_message.messages.service import check_seq_cursor
-from chat_message.settings import MessageSettings
+from chat_message.messages.models import EditMessage
+from chat_message.messages.rules import Send, SendLimits, check_content, dedup_key
+from chat_message.messages.service import _check_seq_cursor
 from chat_message.sync.service import _since_utc
-from chat_platform.errors import ApiError
-from chat_platform.rabbit import CommandError
 
 CONVERSATION = "65a000000000000000000001"
 
@@ -102,13 +100,13 @@ def test_a_forged_cursor_is_a_validation_error(cursor: str) -> None:
 
 @pytest.mark.parametrize(("value", "upper"), [(None, 5), (0, 5), (5, 5), (6, 6)])
 def test_seq_cursors_within_bounds_pass(value: int | None, upper: int) -> None:
-    check_seq_cursor("after_seq", value, 5, upper=upper)
+    _check_seq_cursor("after_seq", value, 5, upper=upper)
 
 
 @pytest.mark.parametrize(("value", "upper"), [(-1, 5), (6, 5), (7, 6), (2**70, 5)])
 def test_seq_cursors_out_of_bounds_are_refused(value: int, upper: int) -> None:
     with pytest.raises(ApiError) as exc:
-        check_seq_cursor("after_seq", value, 5, upper=upper)
+        _check_seq_cursor("after_seq", value, 5, upper=upper)
     assert_api_error(exc, ErrorCode.VALIDATION_ERROR)
     assert exc.value.details == {"fields": [{"field": "after_seq", "problem": exc.value.message}]}
 
@@ -116,30 +114,28 @@ def test_seq_cursors_out_of_bounds_are_refused(value: int, upper: int) -> None:
 # --- the shape of a send, before it is queued ----------------------------------------------
 
 
-def batcher(**settings: Any) -> SendBatcher:
-    ctx = SimpleNamespace(settings=MessageSettings(**settings))
-    return SendBatcher(ctx, max_batch=8)  # type: ignore[arg-type]
+def send(conversation_id: str = CONVERSATION, **fields: Any) -> Send:
+    content = MessageContent.model_validate({"client_msg_id": "k1", **fields})
+    return Send("u1", conversation_id, content)
 
 
-def send(**fields: Any) -> SendCommand:
-    body = {"sender_id": "u1", "conversation_id": CONVERSATION, "client_msg_id": "k1", **fields}
-    return SendCommand.model_validate(body)
+LIMITS = SendLimits(max_text_chars=10, max_attachments=2)
 
 
 @pytest.mark.parametrize(
-    "command",
+    "request_",
     [
         pytest.param(send(text="x" * 10), id="text-at-limit"),
         pytest.param(send(attachment_ids=["a1"]), id="attachment-only"),
         pytest.param(send(text=" ", attachment_ids=["a1"]), id="blank-text-with-attachment"),
     ],
 )
-def test_acceptable_shapes_pass(command: SendCommand) -> None:
-    batcher(max_text_chars=10)._check_shape(command)
+def test_acceptable_shapes_pass(request_: Send) -> None:
+    check_content(request_, LIMITS)
 
 
 @pytest.mark.parametrize(
-    ("command", "code"),
+    ("request_", "code"),
     [
         pytest.param(send(text="x" * 11), ErrorCode.VALIDATION_ERROR, id="text-too-long"),
         pytest.param(send(), ErrorCode.VALIDATION_ERROR, id="nothing"),
@@ -155,39 +151,18 @@ def test_acceptable_shapes_pass(command: SendCommand) -> None:
             ErrorCode.VALIDATION_ERROR,
             id="duplicate-attachments",
         ),
-        pytest.param(
-            send(text="x", conversation_id="not-an-id"), ErrorCode.NOT_FOUND, id="malformed-id"
-        ),
+        pytest.param(send("not-an-id", text="x"), ErrorCode.NOT_FOUND, id="malformed-id"),
     ],
 )
-def test_bad_shapes_are_refused_before_the_queue(command: SendCommand, code: ErrorCode) -> None:
-    b = batcher(max_text_chars=10, max_attachments_per_message=2)
+def test_bad_shapes_are_refused_before_the_queue(request_: Send, code: ErrorCode) -> None:
     with pytest.raises(ApiError) as exc:
-        b._check_shape(command)
+        check_content(request_, LIMITS)
     assert_api_error(exc, code)
-    assert b._queue == []
 
 
 def test_dedup_is_per_sender() -> None:
     assert dedup_key("u1", "k") != dedup_key("u2", "k")
     assert dedup_key("u1", "k") == dedup_key("u1", "k")
-
-
-def test_references_must_belong_to_the_conversation_and_the_sender() -> None:
-    replies = {"m-here": CONVERSATION, "m-elsewhere": "65a000000000000000000002"}
-    mine = {"_id": "a1", "uploader_id": "u1"}
-    theirs = {"_id": "a2", "uploader_id": "u2"}
-    attachments = {"a1": mine, "a2": theirs}
-    assert _reference_problem(send(text="x", reply_to_id="m-here"), replies, attachments) is None
-    assert _reference_problem(send(attachment_ids=["a1"]), replies, attachments) is None
-    for command in (send(text="x", reply_to_id="m-elsewhere"), send(text="x", reply_to_id="m?")):
-        problem = _reference_problem(command, replies, attachments)
-        assert isinstance(problem, ApiError)
-        assert problem.code == ErrorCode.VALIDATION_ERROR
-    for ids in (["a2"], ["a1", "a3"]):
-        problem = _reference_problem(send(attachment_ids=ids), replies, attachments)
-        assert isinstance(problem, ApiError)
-        assert problem.code == ErrorCode.NOT_FOUND
 
 
 # --- request bodies are closed and strict --------------------------------------------------
@@ -196,14 +171,14 @@ def test_references_must_belong_to_the_conversation_and_the_sender() -> None:
 @pytest.mark.parametrize(
     ("model", "body"),
     [
-        (SendMessage, {"client_msg_id": "k", "text": "x", "extra": 1}),
-        (SendMessage, {"client_msg_id": "k", "text": 5}),
-        (SendMessage, {"client_msg_id": 5, "text": "x"}),
-        (SendMessage, {"client_msg_id": "", "text": "x"}),
-        (SendMessage, {"client_msg_id": "k" * 65, "text": "x"}),
-        (SendMessage, {"client_msg_id": "k", "attachment_ids": "a1"}),
-        (SendMessage, {"client_msg_id": "k", "attachment_ids": [""]}),
-        (SendMessage, {"text": "x"}),
+        (MessageContent, {"client_msg_id": "k", "text": "x", "extra": 1}),
+        (MessageContent, {"client_msg_id": "k", "text": 5}),
+        (MessageContent, {"client_msg_id": 5, "text": "x"}),
+        (MessageContent, {"client_msg_id": "", "text": "x"}),
+        (MessageContent, {"client_msg_id": "k" * 65, "text": "x"}),
+        (MessageContent, {"client_msg_id": "k", "attachment_ids": "a1"}),
+        (MessageContent, {"client_msg_id": "k", "attachment_ids": [""]}),
+        (MessageContent, {"text": "x"}),
         (EditMessage, {"text": None}),
         (EditMessage, {"text": "x", "deleted": True}),
         (CreateDirect, {"type": "direct", "member_ids": ["a", "b"]}),
@@ -245,32 +220,3 @@ def test_a_since_before_year_one_in_utc_is_a_validation_error() -> None:
     with pytest.raises(ApiError) as exc:
         _since_utc(datetime(1, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=1))))
     assert_api_error(exc, ErrorCode.VALIDATION_ERROR)
-
-
-# --- command errors -------------------------------------------------------------------------
-
-
-def test_command_errors_use_the_contract_codes() -> None:
-    api = to_command_error(ApiError(ErrorCode.NOT_FOUND, "Conversation not found."))
-    assert isinstance(api, CommandError)
-    assert (api.code, api.message) == (ErrorCode.NOT_FOUND, "Conversation not found.")
-
-    with pytest.raises(ValidationError) as invalid:
-        MoveCursor.model_validate({"user_id": "u"})
-    mapped = to_command_error(invalid.value)
-    assert mapped is not None
-    assert mapped.code == ErrorCode.VALIDATION_ERROR
-    assert mapped.details is not None
-    assert {f["field"] for f in mapped.details["fields"]} == {"conversation_id", "seq", "kind"}
-
-    for undecodable in (b"{not json", b"\xff\xfe\x00"):
-        with pytest.raises((json.JSONDecodeError, UnicodeDecodeError)) as decode:
-            json.loads(undecodable)
-        decoded = to_command_error(decode.value)
-        assert decoded is not None
-        assert decoded.code == ErrorCode.VALIDATION_ERROR
-
-
-def test_unexpected_errors_are_left_to_the_command_server() -> None:
-    assert to_command_error(RuntimeError("boom")) is None
-    assert to_command_error(KeyError("x")) is None

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pymongo.asynchronous.collection import AsyncCollection
 
 from chat_contracts import ErrorCode
-from chat_platform.errors import ApiError
+from chat_contracts.errors import ApiError
 from chat_platform.mongo import Document, Index
 
 log = logging.getLogger(__name__)

@@ -6,15 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from chat_auth.deps import Ctx, CurrentUserId
+from chat_auth.deps import Ctx
 from chat_auth.users import store
-from chat_platform.errors import not_found
+from chat_contracts.errors import not_found
+from chat_platform.authn import CallerId
 
 router = APIRouter(prefix="/v1/users")
 
 
 @router.get("/me")
-async def me(ctx: Ctx, user_id: CurrentUserId) -> dict[str, Any]:
+async def me(ctx: Ctx, user_id: CallerId) -> dict[str, Any]:
     """The caller's user."""
     doc = await store.find_by_id(ctx.users, user_id)
     if doc is None:
@@ -25,7 +26,7 @@ async def me(ctx: Ctx, user_id: CurrentUserId) -> dict[str, Any]:
 @router.get("")
 async def search(
     ctx: Ctx,
-    _: CurrentUserId,
+    _: CallerId,
     q: Annotated[str, Query(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
@@ -35,7 +36,7 @@ async def search(
 
 
 @router.get("/{user_id}")
-async def get_user(user_id: str, ctx: Ctx, _: CurrentUserId) -> dict[str, Any]:
+async def get_user(user_id: str, ctx: Ctx, _: CallerId) -> dict[str, Any]:
     """A user's public profile."""
     doc = await store.find_by_id(ctx.users, user_id) if len(user_id) <= 64 else None
     if doc is None:

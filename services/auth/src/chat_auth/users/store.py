@@ -11,7 +11,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from chat_contracts import ErrorCode, User, UserRegistered
-from chat_platform.errors import ApiError
+from chat_contracts.errors import ApiError
 from chat_platform.mongo import Document, Index
 
 INDEXES = [

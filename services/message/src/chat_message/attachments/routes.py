@@ -7,25 +7,26 @@ from typing import Any
 from fastapi import APIRouter, UploadFile
 from fastapi.responses import StreamingResponse
 
-from chat_message.attachments import service
-from chat_message.deps import Ctx, UserId
-from chat_message.views import dump
+from chat_message.attachments.service import download_headers
+from chat_message.deps import Services
+from chat_message.resources import dump
+from chat_platform.authn import CallerId
 
 router = APIRouter(prefix="/v1/attachments")
 
 
 @router.post("", status_code=201)
-async def upload(file: UploadFile, ctx: Ctx, user_id: UserId) -> dict[str, Any]:
+async def upload(file: UploadFile, services: Services, user_id: CallerId) -> dict[str, Any]:
     """Upload a file (multipart field `file`) to attach to a message."""
-    return dump(await service.upload(ctx, user_id, file))
+    return dump(await services.attachments.upload(user_id, file))
 
 
 @router.get("/{attachment_id}")
-async def download(attachment_id: str, ctx: Ctx, user_id: UserId) -> StreamingResponse:
+async def download(attachment_id: str, services: Services, user_id: CallerId) -> StreamingResponse:
     """The file's bytes, for its uploader and the members who can see it."""
-    doc = await service.readable_attachment(ctx, user_id, attachment_id)
+    doc = await services.attachments.readable(user_id, attachment_id)
     return StreamingResponse(
-        service.download(ctx, doc["file_id"]),
+        services.attachments.download(doc["file_id"]),
         media_type=doc["content_type"],
-        headers=service.download_headers(doc),
+        headers=download_headers(doc),
     )

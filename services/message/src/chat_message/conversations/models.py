@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+from chat_contracts.fields import Id
 
 
 class Request(BaseModel):
@@ -15,17 +15,17 @@ class Request(BaseModel):
 
 class CreateDirect(Request):
     type: Literal["direct"]
-    member_ids: Annotated[list[UserId], Field(min_length=1, max_length=1)]
+    member_ids: Annotated[list[Id], Field(min_length=1, max_length=1)]
 
 
 class CreateGroup(Request):
     type: Literal["group"]
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    member_ids: Annotated[list[UserId], Field(max_length=1000)]
+    member_ids: Annotated[list[Id], Field(max_length=1000)]
 
 
 CreateConversation = Annotated[CreateDirect | CreateGroup, Field(discriminator="type")]
 
 
 class AddMembers(Request):
-    user_ids: Annotated[list[UserId], Field(min_length=1, max_length=1000)]
+    user_ids: Annotated[list[Id], Field(min_length=1, max_length=1000)]

@@ -6,20 +6,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
-from chat_message.conversations import service
 from chat_message.conversations.models import AddMembers, CreateConversation
-from chat_message.deps import Ctx, UserId
-from chat_message.views import dump
+from chat_message.deps import Services
+from chat_message.resources import dump
+from chat_platform.authn import CallerId
 
 router = APIRouter(prefix="/v1/conversations")
 
 
 @router.post("", status_code=201)
 async def create(
-    body: Annotated[CreateConversation, Body()], ctx: Ctx, user_id: UserId, response: Response
+    body: Annotated[CreateConversation, Body()],
+    services: Services,
+    user_id: CallerId,
+    response: Response,
 ) -> dict[str, Any]:
     """Create a group, or get-or-create the direct conversation with someone."""
-    conversation, created = await service.create_conversation(ctx, user_id, body)
+    conversation, created = await services.conversations.create(user_id, body)
     if not created:
         response.status_code = 200
     return dump(conversation)
@@ -27,34 +30,34 @@ async def create(
 
 @router.get("")
 async def list_conversations(
-    ctx: Ctx,
-    user_id: UserId,
+    services: Services,
+    user_id: CallerId,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:
     """The caller's conversations, most recent activity first."""
-    items, next_cursor = await service.list_conversations(ctx, user_id, limit, cursor)
+    items, next_cursor = await services.conversations.list_page(user_id, limit, cursor)
     return {"items": [dump(c) for c in items], "next_cursor": next_cursor}
 
 
 @router.get("/{conversation_id}")
-async def get(conversation_id: str, ctx: Ctx, user_id: UserId) -> dict[str, Any]:
+async def get(conversation_id: str, services: Services, user_id: CallerId) -> dict[str, Any]:
     """One conversation, for its members."""
-    return dump(await service.get_conversation(ctx, user_id, conversation_id))
+    return dump(await services.conversations.get(user_id, conversation_id))
 
 
 @router.post("/{conversation_id}/members")
 async def add_members(
-    conversation_id: str, body: AddMembers, ctx: Ctx, user_id: UserId
+    conversation_id: str, body: AddMembers, services: Services, user_id: CallerId
 ) -> dict[str, Any]:
     """Add people to a group."""
-    return dump(await service.add_members(ctx, user_id, conversation_id, body))
+    return dump(await services.conversations.add_members(user_id, conversation_id, body))
 
 
 @router.delete("/{conversation_id}/members/{member_id}", status_code=204)
 async def remove_member(
-    conversation_id: str, member_id: str, ctx: Ctx, user_id: UserId
+    conversation_id: str, member_id: str, services: Services, user_id: CallerId
 ) -> Response:
     """Leave a group, or (its owner) remove someone from it."""
-    await service.remove_member(ctx, user_id, conversation_id, member_id)
+    await services.conversations.remove_member(user_id, conversation_id, member_id)
     return Response(status_code=204)

@@ -7,21 +7,27 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
-from chat_message.cursors.service import move_cursor
-from chat_message.deps import Ctx, UserId
-from chat_message.messages import service
-from chat_message.messages.models import EditMessage, SendMessage
-from chat_message.views import dump
+from chat_contracts.fields import Seq
+from chat_contracts.socket import MessageContent
+from chat_message.cursors.rules import CursorMove
+from chat_message.deps import Services
+from chat_message.messages.models import EditMessage
+from chat_message.resources import dump
+from chat_platform.authn import CallerId
 
 router = APIRouter(prefix="/v1/conversations/{conversation_id}")
 
 
 @router.post("/messages", status_code=201)
 async def send(
-    conversation_id: str, body: SendMessage, ctx: Ctx, user_id: UserId, response: Response
+    conversation_id: str,
+    body: MessageContent,
+    services: Services,
+    user_id: CallerId,
+    response: Response,
 ) -> dict[str, Any]:
     """Send a message; the same `client_msg_id` again returns the stored one (200)."""
-    result = await service.send_message(ctx, user_id, conversation_id, body)
+    result = await services.messages.send(user_id, conversation_id, body)
     if not result.created:
         response.status_code = 200
     return dump(result.message)
@@ -30,41 +36,45 @@ async def send(
 @router.get("/messages")
 async def history(
     conversation_id: str,
-    ctx: Ctx,
-    user_id: UserId,
+    services: Services,
+    user_id: CallerId,
     before_seq: Annotated[int | None, Query()] = None,
     after_seq: Annotated[int | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """A page of messages, ascending by seq."""
-    items, more = await service.history(
-        ctx, user_id, conversation_id, before_seq=before_seq, after_seq=after_seq, limit=limit
+    items, more = await services.messages.history(
+        user_id, conversation_id, before_seq=before_seq, after_seq=after_seq, limit=limit
     )
     return {"items": [dump(m) for m in items], "has_more": more}
 
 
 @router.patch("/messages/{message_id}")
 async def edit(
-    conversation_id: str, message_id: str, body: EditMessage, ctx: Ctx, user_id: UserId
+    conversation_id: str, message_id: str, body: EditMessage, services: Services, user_id: CallerId
 ) -> dict[str, Any]:
     """Change the text of one's own message."""
-    return dump(await service.edit_message(ctx, user_id, conversation_id, message_id, body.text))
+    return dump(await services.messages.edit(user_id, conversation_id, message_id, body.text))
 
 
 @router.delete("/messages/{message_id}", status_code=204)
-async def delete(conversation_id: str, message_id: str, ctx: Ctx, user_id: UserId) -> Response:
+async def delete(
+    conversation_id: str, message_id: str, services: Services, user_id: CallerId
+) -> Response:
     """Delete one's own message, leaving a tombstone."""
-    await service.delete_message(ctx, user_id, conversation_id, message_id)
+    await services.messages.delete(user_id, conversation_id, message_id)
     return Response(status_code=204)
 
 
 class ReadBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    seq: int
+    seq: Seq
 
 
 @router.post("/read", status_code=204)
-async def read(conversation_id: str, body: ReadBody, ctx: Ctx, user_id: UserId) -> Response:
+async def read(
+    conversation_id: str, body: ReadBody, services: Services, user_id: CallerId
+) -> Response:
     """Move the caller's read cursor forward to `seq`."""
-    await move_cursor(ctx, user_id, conversation_id, body.seq, "read")
+    await services.cursors.move(CursorMove(user_id, conversation_id, body.seq, "read"))
     return Response(status_code=204)

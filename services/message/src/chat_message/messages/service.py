@@ -7,129 +7,143 @@ from typing import Any
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from chat_contracts import Envelope, Message, MessageDeleted, MessageUpdated
-from chat_message.context import PRODUCER, MessageContext
-from chat_message.conversations.store import conversation_for_member
-from chat_message.errors import conflict, forbidden, invalid, no_message
+from chat_contracts.errors import conflict, forbidden, invalid
+from chat_contracts.socket import MessageContent
+from chat_message import PRODUCER
+from chat_message.errors import no_message
 from chat_message.ids import is_id
-from chat_message.messages.batcher import SendResult
-from chat_message.messages.models import SendCommand, SendMessage
-from chat_message.transactions import commit_then_publish
-from chat_message.views import message_view, now_ms
+from chat_message.messages.rules import Send, SendLimits, SendResult, check_content
+from chat_message.messages.writer import SendWriter
+from chat_message.resources import message_view, now_ms
+from chat_message.store import Store
 from chat_platform.mongo import Document
+from chat_platform.transactions import Transactions
 
 
-async def send_message(
-    ctx: MessageContext, sender_id: str, conversation_id: str, body: SendMessage
-) -> SendResult:
-    """Store a message (or find the one this `client_msg_id` already stored)."""
-    command = SendCommand(sender_id=sender_id, conversation_id=conversation_id, **body.model_dump())
-    return await ctx.batcher.send(command)
+class Messages:
+    def __init__(
+        self, store: Store, transactions: Transactions, writer: SendWriter, limits: SendLimits
+    ) -> None:
+        self.store = store
+        self.transactions = transactions
+        self.writer = writer
+        self.limits = limits
 
+    async def send(
+        self, sender_id: str, conversation_id: str, content: MessageContent
+    ) -> SendResult:
+        """Store a message (or find the one this `client_msg_id` already stored).
 
-def check_seq_cursor(name: str, value: int | None, last_seq: int, *, upper: int) -> None:
-    if value is not None and not 0 <= value <= upper:
-        raise invalid(f"{name} must be between 0 and {upper} (last_seq is {last_seq}).", name)
+        REST and the gateways' command both come here: the rules are checked once.
+        """
+        send = Send(sender_id, conversation_id, content)
+        check_content(send, self.limits)
+        return await self.writer.write(send)
 
+    async def history(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        before_seq: int | None,
+        after_seq: int | None,
+        limit: int,
+    ) -> tuple[list[Message], bool]:
+        """Messages ascending by seq: the newest before `before_seq`, or the oldest after `after_seq`."""
+        if before_seq is not None and after_seq is not None:
+            raise invalid("Give before_seq or after_seq, not both.", "before_seq")
+        conversation = await self.store.conversation_for_member(conversation_id, user_id)
+        last_seq = conversation["last_seq"]
+        _check_seq_cursor("before_seq", before_seq, last_seq, upper=last_seq + 1)
+        _check_seq_cursor("after_seq", after_seq, last_seq, upper=last_seq)
+        messages = self.store.messages
+        if after_seq is not None:
+            docs = await messages.find(
+                {"conversation_id": conversation_id, "seq": {"$gt": after_seq}},
+                sort=[("seq", 1)],
+                limit=limit + 1,
+            ).to_list()
+            page, more = docs[:limit], len(docs) > limit
+        else:
+            query: Document = {"conversation_id": conversation_id}
+            if before_seq is not None:
+                query["seq"] = {"$lt": before_seq}
+            docs = await messages.find(query, sort=[("seq", -1)], limit=limit + 1).to_list()
+            page, more = list(reversed(docs[:limit])), len(docs) > limit
+        return [message_view(d) for d in page], more
 
-async def history(
-    ctx: MessageContext,
-    user_id: str,
-    conversation_id: str,
-    *,
-    before_seq: int | None,
-    after_seq: int | None,
-    limit: int,
-) -> tuple[list[Message], bool]:
-    """Messages ascending by seq: the newest before `before_seq`, or the oldest after `after_seq`."""
-    if before_seq is not None and after_seq is not None:
-        raise invalid("Give before_seq or after_seq, not both.", "before_seq")
-    conversation = await conversation_for_member(ctx, conversation_id, user_id)
-    last_seq = conversation["last_seq"]
-    check_seq_cursor("before_seq", before_seq, last_seq, upper=last_seq + 1)
-    check_seq_cursor("after_seq", after_seq, last_seq, upper=last_seq)
-    if after_seq is not None:
-        docs = await ctx.messages.find(
-            {"conversation_id": conversation_id, "seq": {"$gt": after_seq}},
-            sort=[("seq", 1)],
-            limit=limit + 1,
-        ).to_list()
-        page, more = docs[:limit], len(docs) > limit
-    else:
-        query: Document = {"conversation_id": conversation_id}
-        if before_seq is not None:
-            query["seq"] = {"$lt": before_seq}
-        docs = await ctx.messages.find(query, sort=[("seq", -1)], limit=limit + 1).to_list()
-        page, more = list(reversed(docs[:limit])), len(docs) > limit
-    return [message_view(d) for d in page], more
+    async def edit(self, user_id: str, conversation_id: str, message_id: str, text: str) -> Message:
+        limit = self.limits.max_text_chars
+        if len(text) > limit:
+            raise invalid(f"text is longer than {limit} characters.", "text")
+        conversation, doc = await self._own_message(user_id, conversation_id, message_id)
+        if doc.get("deleted"):
+            raise conflict("The message was deleted.")
+        if not text.strip() and not doc["attachments"]:
+            raise invalid("A message has text or an attachment.", "text")
+        now = now_ms()
+        changes: dict[str, Any] = {"text": text, "edited_at": now, "updated_at": now}
+        return await self._change(conversation, doc, changes, MessageUpdated)
 
+    async def delete(self, user_id: str, conversation_id: str, message_id: str) -> None:
+        """Leave a tombstone: the seq stays taken, the content goes."""
+        conversation, doc = await self._own_message(user_id, conversation_id, message_id)
+        if doc.get("deleted"):
+            return
+        changes: dict[str, Any] = {
+            "text": None,
+            "attachments": [],
+            "deleted": True,
+            "updated_at": now_ms(),
+        }
+        await self._change(conversation, doc, changes, MessageDeleted)
 
-async def _own_message(
-    ctx: MessageContext, user_id: str, conversation_id: str, message_id: str
-) -> tuple[Document, Document]:
-    conversation = await conversation_for_member(ctx, conversation_id, user_id)
-    doc = (
-        await ctx.messages.find_one({"_id": message_id, "conversation_id": conversation_id})
-        if is_id(message_id)
-        else None
-    )
-    if doc is None:
-        raise no_message()
-    if doc["sender_id"] != user_id:
-        raise forbidden("Only the sender can change a message.")
-    return conversation, doc
+    async def _own_message(
+        self, user_id: str, conversation_id: str, message_id: str
+    ) -> tuple[Document, Document]:
+        conversation = await self.store.conversation_for_member(conversation_id, user_id)
+        doc = (
+            await self.store.messages.find_one(
+                {"_id": message_id, "conversation_id": conversation_id}
+            )
+            if is_id(message_id)
+            else None
+        )
+        if doc is None:
+            raise no_message()
+        if doc["sender_id"] != user_id:
+            raise forbidden("Only the sender can change a message.")
+        return conversation, doc
 
-
-async def _change_message(
-    ctx: MessageContext,
-    conversation: Document,
-    message: Document,
-    changes: Document,
-    event: type[MessageUpdated] | type[MessageDeleted],
-) -> Message:
-    updated = {**message, **changes}
-    view = message_view(updated)
-    envelope = Envelope.wrap(event(message=view, member_ids=conversation["member_ids"]), PRODUCER)
-
-    async def write(session: AsyncClientSession) -> None:
-        await ctx.messages.update_one({"_id": message["_id"]}, {"$set": changes}, session=session)
-        # Keep the conversation's preview in step when the last message changes.
-        await ctx.conversations.update_one(
-            {"_id": conversation["_id"], "last_message._id": message["_id"]},
-            {"$set": {"last_message": updated}},
-            session=session,
+    async def _change(
+        self,
+        conversation: Document,
+        message: Document,
+        changes: Document,
+        event: type[MessageUpdated] | type[MessageDeleted],
+    ) -> Message:
+        updated = {**message, **changes}
+        view = message_view(updated)
+        envelope = Envelope.wrap(
+            event(message=view, member_ids=conversation["member_ids"]), PRODUCER
         )
 
-    await commit_then_publish(ctx, write, [envelope])
-    return view
+        async def write(session: AsyncClientSession) -> tuple[None, list[Envelope]]:
+            await self.store.messages.update_one(
+                {"_id": message["_id"]}, {"$set": changes}, session=session
+            )
+            # Keep the conversation's preview in step when the last message changes.
+            await self.store.conversations.update_one(
+                {"_id": conversation["_id"], "last_message._id": message["_id"]},
+                {"$set": {"last_message": updated}},
+                session=session,
+            )
+            return None, [envelope]
+
+        await self.transactions.commit_then_publish(write)
+        return view
 
 
-async def edit_message(
-    ctx: MessageContext, user_id: str, conversation_id: str, message_id: str, text: str
-) -> Message:
-    limit = ctx.settings.max_text_chars
-    if len(text) > limit:
-        raise invalid(f"text is longer than {limit} characters.", "text")
-    conversation, doc = await _own_message(ctx, user_id, conversation_id, message_id)
-    if doc.get("deleted"):
-        raise conflict("The message was deleted.")
-    if not text.strip() and not doc["attachments"]:
-        raise invalid("A message has text or an attachment.", "text")
-    now = now_ms()
-    changes: dict[str, Any] = {"text": text, "edited_at": now, "updated_at": now}
-    return await _change_message(ctx, conversation, doc, changes, MessageUpdated)
-
-
-async def delete_message(
-    ctx: MessageContext, user_id: str, conversation_id: str, message_id: str
-) -> None:
-    """Leave a tombstone: the seq stays taken, the content goes."""
-    conversation, doc = await _own_message(ctx, user_id, conversation_id, message_id)
-    if doc.get("deleted"):
-        return
-    changes: dict[str, Any] = {
-        "text": None,
-        "attachments": [],
-        "deleted": True,
-        "updated_at": now_ms(),
-    }
-    await _change_message(ctx, conversation, doc, changes, MessageDeleted)
+def _check_seq_cursor(name: str, value: int | None, last_seq: int, *, upper: int) -> None:
+    if value is not None and not 0 <= value <= upper:
+        raise invalid(f"{name} must be between 0 and {upper} (last_seq is {last_seq}).", name)

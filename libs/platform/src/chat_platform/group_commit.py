@@ -1,0 +1,105 @@
+"""Group commit: requests wait in a queue and one writer writes all that wait, together.
+
+A database round trip costs about the same whatever it carries, so requests
+that arrive together are not written one by one: while one batch is written
+the next accumulates, and under load batches grow by themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from chat_contracts.errors import ApiError, ErrorCode
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+WriteBatch = Callable[[list[Req]], Awaitable[Sequence[Res | Exception]]]
+"""Writes a batch; one outcome per request, in order (an exception answers that request)."""
+
+
+@dataclass
+class _Pending(Generic[Req, Res]):
+    request: Req
+    future: asyncio.Future[Res]
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+class GroupCommit(Generic[Req, Res]):
+    """Runs `write_batch` over everything waiting, `max_batch` at a time.
+
+    If a batch fails as a whole, nothing of it was stored: each of its requests
+    is answered `unavailable` (retrying is safe).
+    """
+
+    def __init__(
+        self,
+        write_batch: WriteBatch[Req, Res],
+        *,
+        name: str,
+        max_batch: int,
+        failure_message: str,
+        on_written: Callable[[float], None] | None = None,
+    ) -> None:
+        self.write_batch = write_batch
+        self.name = name
+        self.max_batch = max_batch
+        self.failure_message = failure_message
+        self.on_written = on_written
+        self._queue: list[_Pending[Req, Res]] = []
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self._stopped = asyncio.Event()
+
+    async def submit(self, request: Req) -> Res:
+        if self._closing:
+            raise ApiError(ErrorCode.UNAVAILABLE, "The service is shutting down; retry.")
+        future: asyncio.Future[Res] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(request, future))
+        self._wakeup.set()
+        return await future
+
+    async def run(self) -> None:
+        """The writer; runs until `stop()`, after writing what was queued before it."""
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._queue:
+                    batch = self._queue[: self.max_batch]
+                    self._queue = self._queue[self.max_batch :]
+                    await self._write(batch)
+                if self._closing:
+                    return
+        finally:
+            self._stopped.set()
+
+    async def stop(self) -> None:
+        """Refuse new requests, and return once the queued ones are written."""
+        self._closing = True
+        self._wakeup.set()
+        await self._stopped.wait()
+
+    async def _write(self, batch: list[_Pending[Req, Res]]) -> None:
+        try:
+            outcomes = await self.write_batch([p.request for p in batch])
+        except Exception:
+            log.exception("batch failed", extra={"writer": self.name, "size": len(batch)})
+            outcomes = [ApiError(ErrorCode.UNAVAILABLE, self.failure_message)] * len(batch)
+        now = time.perf_counter()
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if self.on_written is not None and not isinstance(outcome, Exception):
+                self.on_written(now - pending.queued_at)
+            if pending.future.done():
+                continue
+            if isinstance(outcome, Exception):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)
