@@ -39,10 +39,11 @@ dev: install dev-packages web  ## run the whole system locally
 test: install system-packages web  ## the whole test suite
 	$(BIN)/python -m pytest
 
-# Test folders whose conftest.py puts their helper modules (gateway_support, ...) on
-# sys.path. Checked together with everything else, the helpers' imports cannot resolve
-# (mypy treats them as Any); with a folder on MYPYPATH they resolve, but mypy then
-# names each folder's conftest.py `conftest`, so each such folder gets a run of its own.
+# Test folders whose helper modules (gateway_support, ...) the tests import by name:
+# pytest's `pythonpath` setting puts them on sys.path. In the run over the whole tree
+# those imports do not resolve and mypy reads them as Any; with a folder on MYPYPATH
+# they do, but mypy then names modules from that folder down, and two folders'
+# integration/conftest.py would both be `integration.conftest`: one run per folder.
 HELPER_TEST_DIRS := services/gateway/tests services/message/tests tests/deploy tests/browser
 
 lint: install  ## ruff + mypy on the whole tree, tests included
