@@ -19,7 +19,6 @@ import aiohttp
 import socketio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from pymongo import MongoClient
 
 from chat_platform.jwt import public_jwk
 from chat_testkit.api import User, new_client_msg_id
@@ -293,20 +292,6 @@ def unsigned_token(sub: str, kid: str) -> str:
 
 
 # --- looking at what is stored and logged -----------------------------------------------------
-
-
-class Stored:
-    """The message service's database, read directly to prove what was (not) written."""
-
-    def __init__(self, url: str, db: str) -> None:
-        self.client: MongoClient[dict[str, Any]] = MongoClient(url, tz_aware=True)
-        self.db = self.client[db]
-
-    def messages(self, **query: Any) -> int:
-        return self.db["messages"].count_documents(query)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 @dataclass

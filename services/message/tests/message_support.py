@@ -17,18 +17,8 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
-from pymongo import MongoClient
 
 ENVELOPE_KEYS = {"id", "type", "version", "occurred_at", "producer", "data"}
-STORED_COLLECTIONS = (
-    "conversations",
-    "direct_pairs",
-    "members",
-    "messages",
-    "attachments",
-    "fs.files",
-    "fs.chunks",
-)
 PNG_1X1 = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
@@ -37,22 +27,6 @@ PNG_1X1 = bytes.fromhex(
 ELF_HEADER = (
     b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00\x01\x00\x00\x00" + b"\x00" * 40
 )
-
-
-class StoredCounts:
-    """Counts of what the service stores, read directly from its database."""
-
-    def __init__(self, mongodb_url: str, db_name: str) -> None:
-        self.client: MongoClient[dict[str, Any]] = MongoClient(
-            mongodb_url, serverSelectionTimeoutMS=5000
-        )
-        self.db = self.client[db_name]
-
-    def __call__(self) -> dict[str, int]:
-        return {name: self.db[name].count_documents({}) for name in STORED_COLLECTIONS}
-
-    def close(self) -> None:
-        self.client.close()
 
 
 @dataclass

@@ -5,6 +5,9 @@ test its own database name and its own RabbitMQ/Redis namespace, so tests run
 in any order. `service_env` is the environment a service under test needs,
 `start_service` runs one as a subprocess and `start_stack` the whole system
 (`chat_testkit.stack`); the `module_` variants live as long as a test module.
+`stack`, `api` and `stored` are one stack per test module, its REST client and
+its database; a suite
+shapes that stack by overriding `stack_gateways` and `stack_extra`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from chat_testkit.amqp import remove_service_namespace
+from chat_testkit.api import ChatApi
 from chat_testkit.process import ServiceProcess
 from chat_testkit.services import (
     Found,
@@ -32,6 +36,7 @@ from chat_testkit.services import (
     find_redis,
 )
 from chat_testkit.stack import Stack, stack_env
+from chat_testkit.stored import Stored
 
 
 def _find(finder: Callable[[], Found]) -> Found:
@@ -222,3 +227,40 @@ def start_module_service(module_launcher: Launcher) -> Callable[..., ServiceProc
 def start_module_stack(module_launcher: Launcher) -> Callable[..., Stack]:
     """`start_stack` whose stacks live until the end of the test module."""
     return module_launcher.stack
+
+
+@pytest.fixture(scope="module")
+def stack_gateways() -> int:
+    """How many gateways the module's `stack` runs; a suite overrides it (0: message alone)."""
+    return 2
+
+
+@pytest.fixture(scope="module")
+def stack_extra() -> dict[str, dict[str, str]]:
+    """Settings of single services of the module's `stack`, as `{"gateway": {...}}`."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def stack(
+    start_module_stack: Callable[..., Stack],
+    stack_gateways: int,
+    stack_extra: dict[str, dict[str, str]],
+) -> Stack:
+    """Auth, message and `stack_gateways` gateways, shared by the tests of one module."""
+    return start_module_stack(gateways=stack_gateways, extra=stack_extra)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api(stack: Stack) -> AsyncIterator[ChatApi]:
+    """The REST API of the module's `stack`."""
+    async with ChatApi.open(auth_url=stack.auth.url, message_url=stack.message.url) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def stored(module_service_env: dict[str, str]) -> Iterator[Stored]:
+    """The database of the module's services, read directly."""
+    reader = Stored(module_service_env["MONGODB_URL"], module_service_env["MONGODB_DB"])
+    yield reader
+    reader.close()

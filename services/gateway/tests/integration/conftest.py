@@ -1,8 +1,9 @@
 """Black-box fixtures: chat-auth, chat-message and two chat-gateways as processes.
 
-One stack per test module (`stack`); a module that needs other gateway
-settings overrides `gateway_env`. Fault tests start a stack of their own per
-test with `start_stack`, since they kill what they start.
+One stack per test module (the test kit's `stack` and `api`), its gateways on
+FAST_GATEWAY_ENV; a module that needs other settings overrides `stack_extra`.
+Fault tests start a stack of their own per test with `start_stack`, since
+they kill what they start.
 """
 
 from __future__ import annotations
@@ -11,34 +12,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 import pytest_asyncio
-from gateway_support import FAST_GATEWAY_ENV, Device, LogWatch, Stored
+from gateway_support import FAST_GATEWAY_ENV, Device, LogWatch
 
-from chat_testkit import ChatApi, ServiceProcess, Stack, User
+from chat_testkit import ServiceProcess, Stack, User
 
 DeviceFactory = Callable[..., Awaitable[Device]]
 
 
 @pytest.fixture(scope="module")
-def gateway_env() -> dict[str, str]:
-    return dict(FAST_GATEWAY_ENV)
-
-
-@pytest.fixture(scope="module")
-def stack(start_module_stack: Callable[..., Stack], gateway_env: dict[str, str]) -> Stack:
-    return start_module_stack(extra={"gateway": gateway_env})
-
-
-@pytest_asyncio.fixture(scope="module")
-async def api(stack: Stack) -> AsyncIterator[ChatApi]:
-    async with ChatApi.open(auth_url=stack.auth.url, message_url=stack.message.url) as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def stored(module_service_env: dict[str, str]) -> Iterator[Stored]:
-    db = Stored(module_service_env["MONGODB_URL"], module_service_env["MONGODB_DB"])
-    yield db
-    db.close()
+def stack_extra() -> dict[str, dict[str, str]]:
+    return {"gateway": dict(FAST_GATEWAY_ENV)}
 
 
 @pytest_asyncio.fixture

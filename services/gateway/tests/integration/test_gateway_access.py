@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from gateway_support import (
     Device,
-    Stored,
     assert_error_ack,
     refused,
     signing_key,
@@ -25,6 +24,7 @@ from gateway_support import (
 from chat_platform.jwt import public_jwk
 from chat_testkit.api import ChatApi, User, new_client_msg_id
 from chat_testkit.stack import Stack
+from chat_testkit.stored import Stored
 from chat_testkit.tokens import access_claims, encode, hs256
 
 DeviceFactory = Callable[..., Awaitable[Device]]

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from gateway_support import Device, RawSocket, Stored, assert_error_ack
+from gateway_support import Device, RawSocket, assert_error_ack
 
 from chat_testkit.api import ChatApi, User, new_client_msg_id
 from chat_testkit.stack import Stack
+from chat_testkit.stored import Stored
 
 DeviceFactory = Callable[..., Awaitable[Device]]
 

@@ -21,11 +21,12 @@ import httpx
 import pytest
 import pytest_asyncio
 import socketio
-from gateway_support import FAST_GATEWAY_ENV, Device, LogWatch, Stored
+from gateway_support import FAST_GATEWAY_ENV, Device, LogWatch
 
 from chat_testkit import ServiceProcess, free_port, port_open
 from chat_testkit.api import ChatApi, User, new_client_msg_id
 from chat_testkit.stack import Stack
+from chat_testkit.stored import Stored
 
 pytestmark = pytest.mark.slow
 

@@ -1,18 +1,18 @@
 """Black-box fixtures: chat-auth and chat-message as processes, shared by one test module.
 
-A module whose tests need other limits overrides `message_extra_env`.
+The test kit's `stack` without gateways, and its `api`; a module whose tests
+need other limits overrides `message_extra_env`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
-import pytest_asyncio
-from message_support import StoredCounts, count_500s
+from message_support import count_500s
 
-from chat_testkit import ChatApi, ServiceProcess, Stack
+from chat_testkit import ServiceProcess, Stack
 from chat_testkit.process import log_problems
 
 
@@ -22,8 +22,13 @@ def message_extra_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def stack(start_module_stack: Callable[..., Stack], message_extra_env: dict[str, str]) -> Stack:
-    return start_module_stack(gateways=0, extra={"message": message_extra_env})
+def stack_gateways() -> int:
+    return 0
+
+
+@pytest.fixture(scope="module")
+def stack_extra(message_extra_env: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {"message": message_extra_env}
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +39,6 @@ def auth_service(stack: Stack) -> ServiceProcess:
 @pytest.fixture(scope="module")
 def message_service(stack: Stack) -> ServiceProcess:
     return stack.message
-
-
-@pytest_asyncio.fixture(scope="module")
-async def api(stack: Stack) -> AsyncIterator[ChatApi]:
-    async with ChatApi.open(auth_url=stack.auth.url, message_url=stack.message.url) as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def stored(module_service_env: dict[str, str]) -> Iterator[StoredCounts]:
-    counts = StoredCounts(module_service_env["MONGODB_URL"], module_service_env["MONGODB_DB"])
-    yield counts
-    counts.close()
 
 
 @pytest.fixture

@@ -8,11 +8,12 @@ import os
 from urllib.parse import urlsplit
 
 import pytest
-from message_support import ELF_HEADER, PNG_1X1, StoredCounts
+from message_support import ELF_HEADER, PNG_1X1
 
 from chat_testkit import ServiceProcess
 from chat_testkit.api import ChatApi, User
 from chat_testkit.contract import assert_error
+from chat_testkit.stored import Stored
 
 MAX_ATTACHMENT_BYTES = 64 * 1024
 
@@ -31,7 +32,7 @@ async def uploaded(api: ChatApi, user: User, content: bytes = PNG_1X1) -> dict[s
 
 
 async def test_an_uploaded_png_is_described_and_readable_by_its_uploader(
-    api: ChatApi, stored: StoredCounts
+    api: ChatApi, stored: Stored
 ) -> None:
     alice = await api.register()
     before = stored()
@@ -84,7 +85,7 @@ async def test_a_large_upload_round_trips_byte_for_byte(api: ChatApi) -> None:
     assert download.headers["content-length"] == str(MAX_ATTACHMENT_BYTES)
 
 
-async def test_only_ones_own_uploads_can_be_attached(api: ChatApi, stored: StoredCounts) -> None:
+async def test_only_ones_own_uploads_can_be_attached(api: ChatApi, stored: Stored) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
     alices = await uploaded(api, alice)
@@ -108,7 +109,7 @@ async def test_unknown_or_malformed_attachment_ids_are_not_found(
 
 
 async def test_a_file_over_the_limit_is_refused_and_nothing_is_kept(
-    api: ChatApi, stored: StoredCounts
+    api: ChatApi, stored: Stored
 ) -> None:
     alice = await api.register()
     before = stored()
@@ -168,7 +169,7 @@ def multipart_head(user: User, path: str, length_header: bytes) -> bytes:
 
 
 async def test_a_declared_oversize_body_is_refused_before_it_is_sent(
-    api: ChatApi, message_service: ServiceProcess, stored: StoredCounts
+    api: ChatApi, message_service: ServiceProcess, stored: Stored
 ) -> None:
     alice = await api.register()
     before = stored()
@@ -182,7 +183,7 @@ async def test_a_declared_oversize_body_is_refused_before_it_is_sent(
 
 
 async def test_a_chunked_oversize_body_is_cut_off_once_past_the_limit(
-    api: ChatApi, message_service: ServiceProcess, stored: StoredCounts
+    api: ChatApi, message_service: ServiceProcess, stored: Stored
 ) -> None:
     alice = await api.register()
     before = stored()
@@ -211,7 +212,7 @@ async def test_a_chunked_oversize_body_is_cut_off_once_past_the_limit(
     ],
 )  # fmt: skip
 async def test_disallowed_types_are_unsupported_whatever_they_claim(
-    api: ChatApi, stored: StoredCounts, content: bytes, name: str, content_type: str
+    api: ChatApi, stored: Stored, content: bytes, name: str, content_type: str
 ) -> None:
     alice = await api.register()
     before = stored()
@@ -227,7 +228,7 @@ async def test_plain_text_is_accepted_as_text(api: ChatApi) -> None:
 
 
 async def test_uploads_without_a_usable_file_are_validation_errors(
-    api: ChatApi, stored: StoredCounts
+    api: ChatApi, stored: Stored
 ) -> None:
     alice = await api.register()
     before = stored()

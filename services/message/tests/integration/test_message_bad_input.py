@@ -16,11 +16,11 @@ import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from message_support import StoredCounts
 
 from chat_platform.jwt import public_jwk
 from chat_testkit.api import ChatApi, User
 from chat_testkit.contract import assert_error
+from chat_testkit.stored import Stored
 from chat_testkit.tokens import access_claims, encode, hs256
 
 pytestmark = pytest.mark.usefixtures("service_log_clean")
@@ -320,7 +320,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 async def test_bad_requests_get_the_contract_error_and_store_nothing(
-    api: ChatApi, world: World, stored: StoredCounts, case: Case
+    api: ChatApi, world: World, stored: Stored, case: Case
 ) -> None:
     before = stored()
     kwargs: dict[str, Any] = {}

@@ -13,7 +13,6 @@ import aio_pika
 import pytest
 import pytest_asyncio
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
-from message_support import StoredCounts
 
 from chat_contracts.commands import (
     ConversationMembers,
@@ -27,6 +26,7 @@ from chat_contracts.socket import SyncPayload
 from chat_platform.amqp import Broker, CommandClient
 from chat_testkit import ServiceProcess
 from chat_testkit.api import ChatApi, new_client_msg_id
+from chat_testkit.stored import Stored
 
 pytestmark = pytest.mark.usefixtures("service_log_clean")
 
@@ -104,7 +104,7 @@ def send_body(sender_id: str, conversation_id: str, **fields: Any) -> bytes:
 
 
 async def test_message_send_replies_with_the_stored_message(
-    api: ChatApi, raw: RawCommands, stored: StoredCounts
+    api: ChatApi, raw: RawCommands, stored: Stored
 ) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
@@ -145,7 +145,7 @@ async def test_message_send_replies_with_the_stored_message(
     ],
 )  # fmt: skip
 async def test_bad_commands_get_an_error_reply(
-    raw: RawCommands, stored: StoredCounts, name: str, body: bytes, code: str
+    raw: RawCommands, stored: Stored, name: str, body: bytes, code: str
 ) -> None:
     before = stored()
     _, answer = await raw.call(name, body)
@@ -158,7 +158,7 @@ async def test_bad_commands_get_an_error_reply(
 
 
 async def test_send_errors_use_the_contract_codes(
-    api: ChatApi, raw: RawCommands, stored: StoredCounts
+    api: ChatApi, raw: RawCommands, stored: Stored
 ) -> None:
     alice, bob, stranger = await api.register_many(3)
     cid = (await api.direct(alice, bob))["id"]

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from message_support import StoredCounts, metric_value
+from message_support import metric_value
 
 from chat_testkit import ServiceProcess
 from chat_testkit.api import ChatApi, User, new_client_msg_id
 from chat_testkit.process import log_problems
+from chat_testkit.stored import Stored
 
 pytestmark = pytest.mark.usefixtures("service_log_clean")
 
@@ -92,7 +93,7 @@ async def test_one_user_with_twenty_keys_at_once_gets_twenty_messages(api: ChatA
 
 
 async def test_the_same_key_sent_ten_times_at_once_is_one_message(
-    api: ChatApi, stored: StoredCounts
+    api: ChatApi, stored: Stored
 ) -> None:
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
@@ -110,7 +111,7 @@ async def test_the_same_key_sent_ten_times_at_once_is_one_message(
 
 
 async def test_one_key_sent_to_two_conversations_at_once_is_stored_once(
-    api: ChatApi, stored: StoredCounts
+    api: ChatApi, stored: Stored
 ) -> None:
     alice, bob, carol = await api.register_many(3)
     first = (await api.direct(alice, bob))["id"]
@@ -131,7 +132,7 @@ async def test_one_key_sent_to_two_conversations_at_once_is_stored_once(
 
 
 async def test_both_sides_creating_a_direct_conversation_at_once_get_one(
-    api: ChatApi, stored: StoredCounts
+    api: ChatApi, stored: Stored
 ) -> None:
     for _ in range(5):
         alice, bob = await api.register_many(2)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from message_support import StoredCounts
 
 from chat_testkit.api import ChatApi
 from chat_testkit.contract import assert_error
+from chat_testkit.stored import Stored
 
 MAX_GROUP_MEMBERS = 4
 
@@ -19,7 +19,7 @@ def message_extra_env() -> dict[str, str]:
 
 
 async def test_a_direct_conversation_is_created_once_whoever_asks(
-    api: ChatApi, stored: StoredCounts
+    api: ChatApi, stored: Stored
 ) -> None:
     alice, bob = await api.register_many(2)
     before = stored()["conversations"]
@@ -60,7 +60,7 @@ async def test_a_direct_conversation_answered_again_shows_the_callers_own_counte
 
 
 async def test_a_group_has_its_title_and_members_with_the_creator(
-    api: ChatApi, stored: StoredCounts
+    api: ChatApi, stored: Stored
 ) -> None:
     owner, bob, carol, outsider = await api.register_many(4)
     before = stored()
@@ -109,9 +109,7 @@ async def test_members_can_be_added_and_then_see_the_group(api: ChatApi) -> None
     assert again.json()["member_ids"] == [owner.id, bob.id, carol.id, dave.id]
 
 
-async def test_the_owner_removes_members_and_anyone_can_leave(
-    api: ChatApi, stored: StoredCounts
-) -> None:
+async def test_the_owner_removes_members_and_anyone_can_leave(api: ChatApi, stored: Stored) -> None:
     owner, bob, carol, dave = await api.register_many(4)
     group = await api.group(owner, [bob, carol, dave])
     path = f"/v1/conversations/{group['id']}/members"
@@ -141,7 +139,7 @@ async def test_the_owner_removes_members_and_anyone_can_leave(
     assert_error(await api.delete(bob, f"{path}/{dave.id}"), 404, "not_found")
 
 
-async def test_nobody_leaves_a_direct_conversation(api: ChatApi, stored: StoredCounts) -> None:
+async def test_nobody_leaves_a_direct_conversation(api: ChatApi, stored: Stored) -> None:
     alice, bob = await api.register_many(2)
     conversation = await api.direct(alice, bob)
     before = stored()
@@ -150,9 +148,7 @@ async def test_nobody_leaves_a_direct_conversation(api: ChatApi, stored: StoredC
     assert stored() == before
 
 
-async def test_a_group_has_at_most_the_configured_members(
-    api: ChatApi, stored: StoredCounts
-) -> None:
+async def test_a_group_has_at_most_the_configured_members(api: ChatApi, stored: Stored) -> None:
     owner, *others = await api.register_many(MAX_GROUP_MEMBERS + 1)
     before = stored()
     too_big = await api.post(

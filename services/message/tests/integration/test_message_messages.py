@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from message_support import StoredCounts
 
 from chat_testkit.api import ChatApi, User, new_client_msg_id
 from chat_testkit.contract import assert_error
+from chat_testkit.stored import Stored
 
 pytestmark = pytest.mark.usefixtures("service_log_clean")
 
@@ -59,7 +59,7 @@ async def test_messages_are_numbered_1_to_n_in_each_conversation(api: ChatApi) -
 
 
 async def test_the_same_client_msg_id_returns_the_stored_message(
-    api: ChatApi, stored: StoredCounts
+    api: ChatApi, stored: Stored
 ) -> None:
     alice, bob, cid = await pair(api)
     key = new_client_msg_id()
@@ -113,7 +113,7 @@ async def test_the_sender_edits_a_message(api: ChatApi) -> None:
     assert preview["edited_at"] is not None
 
 
-async def test_only_the_sender_edits_or_deletes(api: ChatApi, stored: StoredCounts) -> None:
+async def test_only_the_sender_edits_or_deletes(api: ChatApi, stored: Stored) -> None:
     alice, bob, cid = await pair(api)
     message = await api.sent(alice, cid, "mine")
     path = f"/v1/conversations/{cid}/messages/{message['id']}"
@@ -124,7 +124,7 @@ async def test_only_the_sender_edits_or_deletes(api: ChatApi, stored: StoredCoun
     assert stored() == before
 
 
-async def test_a_deleted_message_stays_as_a_tombstone(api: ChatApi, stored: StoredCounts) -> None:
+async def test_a_deleted_message_stays_as_a_tombstone(api: ChatApi, stored: Stored) -> None:
     alice, bob, cid = await pair(api)
     first = await api.sent(alice, cid, "oops")
     second = await api.sent(bob, cid, "what?")
