@@ -57,8 +57,8 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-contracts: install  ## rewrite the event schema snapshot after a deliberate contract change
-	$(BIN)/python -m chat_contracts.schema > libs/contracts/tests/events.schema.json
+contracts: install  ## rewrite the contracts' schema snapshot after a deliberate contract change
+	$(BIN)/python -m chat_contracts.schema > libs/contracts/tests/contracts.schema.json
 
 bench: install dev-packages web  ## benchmark send-to-deliver; not part of `make test` (SCENARIO=direct RATE=500 DURATION=60 BENCH_ARGS=--dev)
 	$(BIN)/python -m chatbench $(or $(SCENARIO),all) \
