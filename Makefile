@@ -74,9 +74,11 @@ down:
 
 # kubectl's embedded kustomize where kubectl is installed; elsewhere the small renderer
 # the tests use, which tests/deploy/test_kustomize_lite.py holds to kubectl's output.
-k8s-render: install  ## print an overlay's manifests: make k8s-render env=prod
+# Only YAML goes to stdout, so that the output can be piped or saved.
+k8s-render:  ## print an overlay's manifests: make k8s-render env=prod
 	@if command -v kubectl >/dev/null; then kubectl kustomize k8s/overlays/$(or $(env),dev); \
-	else $(BIN)/python tests/deploy/kustomize_lite.py k8s/overlays/$(or $(env),dev); fi
+	else $(MAKE) --no-print-directory install >&2 && \
+	  $(BIN)/python tests/deploy/kustomize_lite.py k8s/overlays/$(or $(env),dev); fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
