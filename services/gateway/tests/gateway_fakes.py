@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from chat_contracts import Envelope
+from chat_contracts.commands import Command, Reply
 from chat_gateway.connections import Connection
 from chat_gateway.presence import PresenceState
-from chat_gateway.realtime import Dependencies, Realtime
+from chat_gateway.realtime import Realtime
 from chat_gateway.settings import GatewaySettings
 from chat_platform.jwt import Claims, TokenError
 from chat_platform.ratelimit import Decision, Rate
@@ -51,19 +52,25 @@ class FakeSio:
 
 
 class FakeCommands:
-    """Replies by command name: a value, a function of the payload, or an exception."""
+    """Replies by command name: the reply's JSON, a function of the command's JSON, or an exception.
+
+    Calls are recorded as (name, the command as JSON), what the message service would receive.
+    """
 
     def __init__(self, replies: dict[str, Any] | None = None) -> None:
         self.replies = replies or {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    async def call(self, name: str, payload: dict[str, Any], *, timeout: Any = None) -> Any:
-        self.calls.append((name, payload))
-        reply = self.replies[name]
+    async def call(self, command: Command[Any], *, timeout: Any = None) -> Reply:
+        payload = command.model_dump(mode="json")
+        self.calls.append((command.name, payload))
+        reply = self.replies[command.name]
         if isinstance(reply, BaseException):
             raise reply
         result = reply(payload) if callable(reply) else reply
-        return await result if inspect.isawaitable(result) else result
+        if inspect.isawaitable(result):
+            result = await result
+        return type(command).reply.model_validate(result)
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -148,18 +155,16 @@ class Harness:
         self.buckets = FakeBuckets()
         self.presence = FakePresence()
         self.broker = FakeBroker()
-        self.realtime = Realtime(
-            Dependencies(
-                settings=self.settings,
-                sio=cast(Any, self.sio),
-                verifier=cast(Any, self.verifier),
-                commands=cast(Any, self.commands),
-                broker=cast(Any, self.broker),
-                presence=cast(Any, self.presence),
-                buckets=cast(Any, self.buckets),
-            )
+        self.realtime = Realtime.build(
+            self.settings,
+            cast(Any, self.sio),
+            verifier=cast(Any, self.verifier),
+            commands=cast(Any, self.commands),
+            broker=cast(Any, self.broker),
+            presence=cast(Any, self.presence),
+            buckets=cast(Any, self.buckets),
         )
-        self.realtime.register()
+        self.realtime.register(cast(Any, self.sio))
 
     def connect(self, sid: str, user_id: str, expires_at: float = 2e9) -> Connection:
         """A socket as if its connect handler had run and Socket.IO had confirmed it."""
@@ -173,3 +178,20 @@ class Harness:
         if name in self.sio.handlers and name not in ("*",):
             return await self.sio.handlers[name](sid, *args)
         return await self.sio.handlers["*"](name, sid, *args)
+
+
+def message_json(message_id: str = "m1", seq: int = 1) -> dict[str, Any]:
+    """A stored message as the message service answers it."""
+    return {
+        "id": message_id,
+        "conversation_id": "c1",
+        "seq": seq,
+        "sender_id": "u1",
+        "client_msg_id": f"k-{message_id}",
+        "text": "hi",
+        "attachments": [],
+        "reply_to_id": None,
+        "created_at": "2026-01-01T00:00:00Z",
+        "edited_at": None,
+        "deleted": False,
+    }

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import socketio
@@ -15,15 +14,16 @@ from redis.asyncio import Redis
 from chat_gateway import metrics
 from chat_gateway.fanout import Fanout
 from chat_gateway.presence import Presence
-from chat_gateway.realtime import Dependencies, Realtime
+from chat_gateway.realtime import Realtime
 from chat_gateway.redis_link import HeartbeatRedisManager
 from chat_gateway.settings import GatewaySettings
 from chat_gateway.sio_server import GatewayServer
 from chat_gateway.web_client import mount_web_client
+from chat_platform.amqp import Broker, CommandClient, Consumer
 from chat_platform.app import create_service_app
+from chat_platform.background import background_tasks
 from chat_platform.health import Health
 from chat_platform.jwt import JwksKeys, TokenVerifier
-from chat_platform.rabbit import Broker, CommandClient, Consumer
 from chat_platform.ratelimit import TokenBuckets
 
 log = logging.getLogger(__name__)
@@ -31,27 +31,6 @@ log = logging.getLogger(__name__)
 # Engine.IO's own frame limit; the contract limit (max_event_bytes) is checked per event
 # so that a large payload gets an error acknowledgement instead of a dropped connection.
 ENGINEIO_MAX_FRAME_BYTES = 1_000_000
-
-
-@contextlib.asynccontextmanager
-async def _every(
-    seconds: float, job: Callable[[], Awaitable[object]], name: str
-) -> AsyncIterator[None]:
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await job()
-            except Exception:
-                log.warning("periodic job failed", exc_info=True, extra={"job": name})
-
-    task = asyncio.create_task(loop(), name=name)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 class GatewayApp:
@@ -98,22 +77,18 @@ class GatewayApp:
             settings.queue_name("message.commands"),
             timeout=settings.command_timeout_seconds,
         )
-        realtime = Realtime(
-            Dependencies(
-                settings=settings,
-                sio=self.sio,
-                verifier=TokenVerifier(
-                    keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
-                ),
-                commands=commands,
-                broker=broker,
-                presence=Presence(
-                    redis, settings.redis_key("presence"), settings.presence_ttl_seconds
-                ),
-                buckets=TokenBuckets(redis, settings.redis_key("rate")),
-            )
+        realtime = Realtime.build(
+            settings,
+            self.sio,
+            verifier=TokenVerifier(
+                keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+            ),
+            commands=commands,
+            broker=broker,
+            presence=Presence(redis, settings.redis_key("presence"), settings.presence_ttl_seconds),
+            buckets=TokenBuckets(redis, settings.redis_key("rate")),
         )
-        realtime.register()
+        realtime.register(self.sio)
         self.realtime = realtime
         fanout = Fanout(
             self.manager, redis, commands, seen_prefix=settings.redis_key("fanout-seen")
@@ -131,13 +106,14 @@ class GatewayApp:
         self.health.add("redis-subscriber", self.manager.check)
         self.health.add("rabbitmq", broker.check)
         self.health.add("jwks", keys.check)
-        heartbeat = asyncio.create_task(self.manager.heartbeat_forever(), name="redis-heartbeat")
-        async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(
-                _every(settings.presence_renew_seconds, realtime.renew_presence, "presence-renew")
+        lifecycle = realtime.lifecycle
+        async with background_tasks() as background:
+            background.run(self.manager.heartbeat_forever(), "redis-heartbeat")
+            background.every(
+                settings.presence_renew_seconds, lifecycle.renew_presence, "presence-renew"
             )
-            await stack.enter_async_context(_every(5.0, realtime.sweep_presence, "presence-sweep"))
-            await stack.enter_async_context(_every(5.0, realtime.close_expired, "token-expiry"))
+            background.every(5.0, lifecycle.sweep_presence, "presence-sweep")
+            background.every(5.0, lifecycle.close_expired, "token-expiry")
             metrics.READY.set(1)
             log.info("ready", extra={"instance": self.manager.host_id})
             try:
@@ -146,7 +122,6 @@ class GatewayApp:
                 metrics.READY.set(0)
                 self.health.draining = True
                 await consumer.stop()
-                heartbeat.cancel()
         await broker.close()
         await http.aclose()
         await redis.aclose()
@@ -157,7 +132,7 @@ class GatewayApp:
         metrics.READY.set(0)
         if self.realtime is not None:
             log.info("draining", extra={"connections": len(self.realtime.connections)})
-            await self.realtime.drain(self.settings.drain_seconds)
+            await self.realtime.lifecycle.drain(self.settings.drain_seconds)
 
 
 def create_app(settings: GatewaySettings) -> GatewayApp:

@@ -15,36 +15,30 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from chat_contracts import (
-    ConversationUpdated,
-    Envelope,
-    Event,
-    MessageCreated,
-    MessageDeleted,
-    MessageUpdated,
-    PresenceChanged,
-    ReceiptUpdated,
-)
+from chat_contracts import events
+from chat_contracts.commands import UserContacts
 from chat_gateway import metrics
 from chat_gateway.ordering import KeyedSequencer
 from chat_gateway.redis_link import HeartbeatRedisManager
 from chat_gateway.rooms import user_rooms
-from chat_platform.rabbit import CommandClient, ConsumerSpec
+from chat_platform.amqp import CommandClient, ConsumerSpec
+
+# The socket event each message event becomes.
+_MESSAGE_EVENTS = {
+    events.MessageCreated.type: "message:new",
+    events.MessageUpdated.type: "message:updated",
+    events.MessageDeleted.type: "message:deleted",
+}
 
 ROUTING_KEYS = [
-    MessageCreated.type,
-    MessageUpdated.type,
-    MessageDeleted.type,
-    ReceiptUpdated.type,
-    ConversationUpdated.type,
-    PresenceChanged.type,
+    *_MESSAGE_EVENTS,
+    events.ReceiptUpdated.type,
+    events.ConversationUpdated.type,
+    events.PresenceChanged.type,
 ]
 
-_MESSAGE_EVENTS = {
-    MessageCreated.type: "message:new",
-    MessageUpdated.type: "message:updated",
-    MessageDeleted.type: "message:deleted",
-}
+# An emit: the socket event's name, its payload, and the users whose devices get it.
+Emit = tuple[str, Any, list[str]]
 
 
 class Fanout:
@@ -69,7 +63,7 @@ class Fanout:
             queue=queue, routing_keys=ROUTING_KEYS, handler=self.handle, prefetch=256
         )
 
-    async def handle(self, envelope: Envelope) -> None:
+    async def handle(self, envelope: events.Envelope) -> None:
         # Nothing may be awaited before this point: the sequencer relies on arrival order.
         key = str(
             envelope.data.get("conversation_id")
@@ -78,40 +72,13 @@ class Fanout:
         )
         await self._sequencer.run(key, lambda: self._handle(envelope))
 
-    async def _handle(self, envelope: Envelope) -> None:
+    async def _handle(self, envelope: events.Envelope) -> None:
+        emit = await self._emit_of(envelope.unwrap(), envelope.data)
+        if emit is None:
+            return
+        name, payload, members = emit
         # Marked as seen by the publish itself, not before: an instance killed before it must
         # not make the redelivered event look like a duplicate and drop it.
-        if await self._emit(envelope, envelope.unwrap(), envelope.data):
-            metrics.FANOUT_SECONDS.observe(max(0.0, time.time() - envelope.occurred_at.timestamp()))
-        else:
-            metrics.DUPLICATE_EVENTS.inc()
-
-    async def _emit(self, envelope: Envelope, event: Event, data: dict[str, Any]) -> bool:
-        """Emit the event to its members' devices; False if it was emitted before."""
-        name: str
-        payload: dict[str, Any]
-        if isinstance(event, MessageCreated | MessageUpdated | MessageDeleted):
-            # The envelope's data is the validated event in JSON form already: emit it as it
-            # is rather than dumping the model again (the hot path of every message).
-            name, payload, members = (
-                _MESSAGE_EVENTS[event.type],
-                data["message"],
-                event.member_ids,
-            )
-        elif isinstance(event, ReceiptUpdated):
-            name, members = "receipt", event.member_ids
-            payload = event.model_dump(mode="json", exclude={"member_ids"})
-        elif isinstance(event, ConversationUpdated):
-            name, payload = "conversation:updated", event.conversation.model_dump(mode="json")
-            members = [*event.conversation.member_ids, *event.removed_member_ids]
-        elif isinstance(event, PresenceChanged):
-            result = await self.commands.call("user.contacts", {"user_id": event.user_id})
-            name, members = "presence", result["user_ids"]
-            payload = event.model_dump(mode="json")
-        else:
-            return True
-        if not members:
-            return True
         emitted = await self.manager.emit_once(
             self.redis,
             f"{self.seen_prefix}:{envelope.id}",
@@ -122,4 +89,26 @@ class Fanout:
         )
         if emitted:
             metrics.EVENTS.labels("out", name).inc()
-        return emitted
+            metrics.FANOUT_SECONDS.observe(max(0.0, time.time() - envelope.occurred_at.timestamp()))
+        else:
+            metrics.DUPLICATE_EVENTS.inc()
+
+    async def _emit_of(self, event: events.Event, data: dict[str, Any]) -> Emit | None:
+        """What the event becomes on the devices; None for an event nobody is to see."""
+        emit: Emit
+        if isinstance(event, events.MessageEvent):
+            # The envelope's data is the validated event in JSON form already: emit it as it
+            # is rather than dumping the model again (the hot path of every message).
+            emit = (_MESSAGE_EVENTS[event.type], data["message"], event.member_ids)
+        elif isinstance(event, events.ReceiptUpdated):
+            payload = event.model_dump(mode="json", exclude={"member_ids"})
+            emit = ("receipt", payload, event.member_ids)
+        elif isinstance(event, events.ConversationUpdated):
+            members = [*event.conversation.member_ids, *event.removed_member_ids]
+            emit = ("conversation:updated", event.conversation.model_dump(mode="json"), members)
+        elif isinstance(event, events.PresenceChanged):
+            contacts = await self.commands.call(UserContacts(user_id=event.user_id))
+            emit = ("presence", event.model_dump(mode="json"), contacts.user_ids)
+        else:
+            return None
+        return emit if emit[2] else None

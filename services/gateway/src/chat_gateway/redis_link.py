@@ -23,7 +23,10 @@ from redis.asyncio import Redis
 log = logging.getLogger(__name__)
 
 _HEARTBEAT = "chat-heartbeat"
-_MARK = _HEARTBEAT.encode()
+# How a heartbeat starts on the wire (`json.dumps` of {"method": ..., "host_id": ...}): an emit
+# starts with its own method, so no message text can be taken for a heartbeat.
+_HEARTBEAT_PREFIX = '{"method": "chat-heartbeat"'
+_HEARTBEAT_PREFIX_BYTES = _HEARTBEAT_PREFIX.encode()
 
 # Marks an event as emitted and publishes the emit to every instance, atomically: one
 # round trip, and never one without the other.
@@ -54,8 +57,8 @@ class HeartbeatRedisManager(socketio.AsyncRedisManager):
 
     async def _listen(self) -> AsyncIterator[Any]:
         async for data in super()._listen():
-            if isinstance(data, bytes | str) and (
-                _MARK in data if isinstance(data, bytes) else _HEARTBEAT in data
+            if (isinstance(data, bytes) and data.startswith(_HEARTBEAT_PREFIX_BYTES)) or (
+                isinstance(data, str) and data.startswith(_HEARTBEAT_PREFIX)
             ):
                 with contextlib.suppress(ValueError):
                     if json.loads(data).get("host_id") == self.host_id:

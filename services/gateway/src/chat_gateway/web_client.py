@@ -45,7 +45,9 @@ def mount_web_client(app: FastAPI, settings: GatewaySettings) -> None:
         return {"auth_url": settings.public_auth_url, "message_url": settings.public_message_url}
 
     app.include_router(router)
-    app.mount("/static", RevalidatedStaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    app.mount(
+        "/static", RevalidatedStaticFiles(directory=STATIC_DIR, check_dir=False), name="static"
+    )
 
 
 class RevalidatedStaticFiles(StaticFiles):

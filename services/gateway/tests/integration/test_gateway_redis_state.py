@@ -249,3 +249,24 @@ async def test_presence_of_a_user_without_contacts_goes_nowhere(
         Envelope.wrap(PresenceChanged(user_id="u1", online=True, last_seen=None), "test")
     )
     assert await channel.emits() == []
+
+
+async def test_emit_once_publishes_what_emit_publishes(
+    redis_client: Redis, channel: Channel, manager: HeartbeatRedisManager, namespace: str
+) -> None:
+    """The fan-out builds python-socketio's pub/sub message itself (one script marks the event
+    seen and publishes it); this holds it to the message the library's own `emit` publishes,
+    byte for byte once parsed, so that an upgrade that changes the format fails here."""
+    payload = message().model_dump(mode="json")
+    rooms = ["u:u1", "u:u2"]
+    await manager.emit("message:new", payload, room=rooms)
+    emitted = await manager.emit_once(
+        redis_client, f"{namespace}:seen:compat", 60, "message:new", payload, rooms
+    )
+    assert emitted
+    published = []
+    while (item := await channel.pubsub.get_message(timeout=0.5)) is not None:
+        if item["type"] == "message":
+            published.append(json.loads(item["data"]))
+    by_library, by_fanout = [p for p in published if p.get("method") == "emit"]
+    assert by_fanout == by_library

@@ -6,10 +6,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from gateway_fakes import Harness
+from gateway_fakes import Harness, message_json
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from chat_platform.rabbit import CommandError
+from chat_contracts.errors import ApiError
 from chat_platform.ratelimit import Decision
 
 EVENTS = [
@@ -117,7 +117,7 @@ async def test_each_event_kind_has_its_own_bucket_per_user() -> None:
 async def test_command_errors_become_acks_with_their_code_and_details() -> None:
     h = Harness()
     h.connect("s1", "u1")
-    h.commands.replies["cursor.move"] = CommandError(
+    h.commands.replies["cursor.move"] = ApiError(
         "validation_error", "seq must be between 0 and 3.", {"fields": [{"field": "seq"}]}
     )
     ack = await h.event("conversation:read", "s1", {"conversation_id": "c1", "seq": 9})
@@ -140,15 +140,19 @@ async def test_an_unexpected_failure_is_an_internal_error_ack_and_the_socket_goe
     ack = await h.event("sync", "s1", {"cursors": {}})
     assert ack == {"ok": False, "error": {"code": "internal", "message": "Internal error."}}
     assert "boom" not in str(ack)
-    h.commands.replies["sync"] = {"conversations": [], "removed_conversation_ids": []}
+    h.commands.replies["sync"] = {
+        "conversations": [],
+        "removed_conversation_ids": [],
+        "synced_at": "2026-01-01T00:00:00Z",
+    }
     assert (await h.event("sync", "s1", {"cursors": {}}))["ok"] is True
-    assert h.realtime.in_flight == 0
+    assert h.realtime.dispatcher.in_flight == 0
 
 
 async def test_send_passes_the_sender_and_answers_the_stored_message() -> None:
     h = Harness()
     h.connect("s1", "u1")
-    stored = {"id": "m1", "seq": 4}
+    stored = message_json("m1", 4)
     h.commands.replies["message.send"] = lambda payload: {"message": stored, "created": True}
     ack = await h.event(
         "message:send", "s1", {"conversation_id": "c1", "client_msg_id": "k1", "text": "hi"}
@@ -158,18 +162,24 @@ async def test_send_passes_the_sender_and_answers_the_stored_message() -> None:
     assert name == "message.send"
     assert payload == {
         "sender_id": "u1",
-        "conversation_id": "c1",
-        "client_msg_id": "k1",
-        "text": "hi",
-        "attachment_ids": [],
-        "reply_to_id": None,
+        "request": {
+            "conversation_id": "c1",
+            "client_msg_id": "k1",
+            "text": "hi",
+            "attachment_ids": [],
+            "reply_to_id": None,
+        },
     }
 
 
 async def test_sync_forwards_only_what_the_client_gave() -> None:
     h = Harness()
     h.connect("s1", "u1")
-    answer = {"conversations": [], "removed_conversation_ids": ["c9"], "synced_at": "t"}
+    answer = {
+        "conversations": [],
+        "removed_conversation_ids": ["c9"],
+        "synced_at": "2026-01-01T00:00:00.123000Z",
+    }
     h.commands.replies["sync"] = answer
     ack = await h.event("sync", "s1", {"cursors": {"c1": 3}, "since": "2026-01-01T00:00:00Z"})
     assert ack == {"ok": True, **answer}
@@ -178,7 +188,7 @@ async def test_sync_forwards_only_what_the_client_gave() -> None:
             "sync",
             {
                 "user_id": "u1",
-                "request": {"cursors": {"c1": 3}, "since": "2026-01-01T00:00:00Z"},
+                "request": {"cursors": {"c1": 3}, "since": "2026-01-01T00:00:00Z", "limit": None},
             },
         )
     ]
@@ -222,12 +232,12 @@ async def test_in_flight_events_are_counted_until_answered() -> None:
         h.event("message:delivered", "s1", {"conversation_id": "c1", "seq": 1})
     )
     await asyncio.sleep(0.01)
-    assert h.realtime.in_flight == 1
-    assert not h.realtime._idle.is_set()
+    assert h.realtime.dispatcher.in_flight == 1
+    assert not h.realtime.dispatcher.idle.is_set()
     gate.set()
     assert await task == {"ok": True}
-    assert h.realtime.in_flight == 0
-    assert h.realtime._idle.is_set()
+    assert h.realtime.dispatcher.in_flight == 0
+    assert h.realtime.dispatcher.idle.is_set()
 
 
 async def test_without_redis_sends_go_through_unlimited_and_presence_is_unavailable(
@@ -238,14 +248,14 @@ async def test_without_redis_sends_go_through_unlimited_and_presence_is_unavaila
     h.buckets.error = RedisConnectionError("Connection closed by server.")
     h.presence.error = RedisConnectionError("Connection closed by server.")
     h.commands.replies = {
-        "message.send": {"message": {"id": "m1"}, "created": True},
+        "message.send": {"message": message_json("m1"), "created": True},
         "user.contacts": {"user_ids": ["u2"]},
     }
     for n in range(3):
         ack = await h.event(
             "message:send", "s1", {"conversation_id": "c1", "client_msg_id": f"k{n}", "text": "x"}
         )
-        assert ack == {"ok": True, "message": {"id": "m1"}}
+        assert ack == {"ok": True, "message": message_json("m1")}
     ack = await h.event("presence:query", "s1", {"user_ids": ["u2"]})
     assert error_of(ack, "unavailable")
     # Said once, without a traceback, however many events met the outage.

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import socketio
-from gateway_fakes import Harness, claims
+from gateway_fakes import Harness, claims, message_json
 
 TIMEOUT = 0.05  # typing timeout in these tests
 
@@ -17,11 +17,11 @@ def typing_emits(h: Harness) -> list[tuple[str, bool, list[str]]]:
     return [(d["user_id"], d["is_typing"], to) for d, to in h.sio.of("typing")]
 
 
-def typing_harness() -> Harness:
-    h = Harness(typing_timeout_seconds=TIMEOUT)
+def typing_harness(**settings: Any) -> Harness:
+    h = Harness(typing_timeout_seconds=TIMEOUT, **settings)
     h.commands.replies = {
         "conversation.members": {"member_ids": ["u1", "u2", "u3"]},
-        "message.send": {"message": {"id": "m1"}, "created": True},
+        "message.send": {"message": message_json("m1"), "created": True},
     }
     return h
 
@@ -74,8 +74,7 @@ async def test_a_disconnect_ends_typing() -> None:
 
 
 async def test_typing_is_dropped_first_under_load() -> None:
-    h = typing_harness()
-    h.settings.ephemeral_inflight_max = 0
+    h = typing_harness(ephemeral_inflight_max=0)
     h.connect("s1", "u1")
     assert (await h.event("typing", "s1", {"conversation_id": "c1", "is_typing": True}))["ok"]
     assert typing_emits(h) == []
@@ -118,7 +117,7 @@ async def test_connections_without_a_valid_token_are_refused_with_the_error_shap
 async def test_a_draining_gateway_refuses_new_connections_as_unavailable() -> None:
     h = Harness()
     h.verifier.tokens["good"] = claims("u1", time.time() + 900)
-    await h.realtime.drain(0.01)
+    await h.realtime.lifecycle.drain(0.01)
     with pytest.raises(socketio.exceptions.ConnectionRefusedError) as refused:
         await h.sio.handlers["connect"]("s1", {}, {"token": "good"})
     assert refused.value.error_args["data"]["error"]["code"] == "unavailable"
@@ -180,7 +179,7 @@ async def test_expired_connections_are_closed_after_the_grace_period_only() -> N
     h.connect("fresh", "u1", expires_at=now + 60)
     h.connect("in-grace", "u2", expires_at=now - 10)
     h.connect("lapsed", "u3", expires_at=now - 31)
-    assert await h.realtime.close_expired() == 1
+    assert await h.realtime.lifecycle.close_expired() == 1
     assert h.sio.disconnected == ["lapsed"]
 
 
@@ -192,14 +191,14 @@ async def test_drain_disconnects_everyone_in_batches_and_waits_for_sends_in_flig
 
     async def slow_send(payload: dict[str, Any]) -> dict[str, Any]:
         await gate.wait()
-        return {"message": {"id": "m"}, "created": True}
+        return {"message": message_json("m"), "created": True}
 
     h.commands.replies["message.send"] = slow_send
     sending = asyncio.create_task(
         h.event("message:send", "s0", {"conversation_id": "c", "client_msg_id": "k", "text": "x"})
     )
     await asyncio.sleep(0.01)
-    draining = asyncio.create_task(h.realtime.drain(0.2, batches=5))
+    draining = asyncio.create_task(h.realtime.lifecycle.drain(0.2, batches=5))
     await asyncio.sleep(0.02)
     # Spread over time: after the first pause only the first batch (of 9) is gone.
     assert h.sio.disconnected == [f"s{n}" for n in range(9)]
@@ -216,6 +215,6 @@ async def test_renewal_takes_back_a_restored_entry_whose_socket_closed_meanwhile
     h.connect("s1", "u1")
     # Redis had lost both entries; s2 disconnected while the renewal ran.
     h.presence.restored = [("u1", "s1"), ("u2", "s2")]
-    await h.realtime.renew_presence()
+    await h.realtime.lifecycle.renew_presence()
     assert h.presence.renewed == [("u1", "s1")]
     assert h.presence.live == {"u1": {"s1"}, "u2": set()}

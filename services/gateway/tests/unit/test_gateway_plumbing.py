@@ -13,8 +13,8 @@ import socketio
 import uvicorn
 
 from chat_contracts import ErrorCode
+from chat_contracts.errors import ApiError
 from chat_gateway.__main__ import DrainingServer
-from chat_gateway.errors import EventError
 from chat_gateway.redis_link import HeartbeatRedisManager
 from chat_gateway.rooms import user_room, user_rooms
 from chat_gateway.sio_server import GatewayServer
@@ -55,6 +55,17 @@ async def test_not_healthy_until_it_hears_its_own_heartbeat(
     assert await drain_listen(m) == []
     assert m.healthy
     await m.check()
+
+
+async def test_a_message_that_mentions_the_heartbeat_is_delivered_like_any_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m = manager()
+    text = {"text": 'say "chat-heartbeat" and {"method": "chat-heartbeat"}', "host_id": m.host_id}
+    emit = json.dumps({"method": "emit", "event": "message:new", "data": [text]})
+    feed(monkeypatch, [emit.encode(), emit])
+    assert await drain_listen(m) == [emit.encode(), emit]
+    assert not m.healthy
 
 
 async def test_a_reconnect_makes_it_unhealthy_until_heard_again(
@@ -221,11 +232,11 @@ async def test_a_second_sigterm_stops_at_once() -> None:
 
 
 def test_error_acks_have_the_contract_shape() -> None:
-    assert EventError(ErrorCode.NOT_FOUND, "No such thing.").ack() == {
+    assert ApiError(ErrorCode.NOT_FOUND, "No such thing.").ack() == {
         "ok": False,
         "error": {"code": "not_found", "message": "No such thing."},
     }
-    assert EventError(ErrorCode.RATE_LIMITED, "Slow down.", {"retry_after": 2}).ack() == {
+    assert ApiError(ErrorCode.RATE_LIMITED, "Slow down.", {"retry_after": 2}).ack() == {
         "ok": False,
         "error": {"code": "rate_limited", "message": "Slow down.", "details": {"retry_after": 2}},
     }

@@ -1,0 +1,156 @@
+"""From a Socket.IO client event to its handler, and from whatever happens to an acknowledgement.
+
+Every client event goes through one path: its payload is parsed into its
+contract model (bounded in size first), a token is taken from the user's
+budget, the handler runs, and the outcome becomes `{ok: true, ...}` or the
+contract's error. Nothing a client sends can fail the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
+
+from chat_contracts.errors import ApiError, ErrorCode, invalid_payload, rate_limited, unavailable
+from chat_gateway import metrics
+from chat_gateway.connections import Connection, LocalConnections
+from chat_gateway.ordering import KeyedSequencer
+from chat_platform.ratelimit import Rate, TokenBuckets
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Connection, Any], Awaitable[dict[str, Any] | None]]
+SocketHandler = Callable[..., Awaitable[dict[str, Any]]]
+
+
+class RedisWarnings:
+    """Warns about Redis being unreachable once in a while, not once per event."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self._warned_at = float("-inf")
+
+    def warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= self.every:
+            self._warned_at = now
+            log.warning("redis unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
+
+
+class Dispatcher:
+    """Wraps handlers into Socket.IO event handlers; counts what is in flight for draining."""
+
+    def __init__(
+        self,
+        connections: LocalConnections,
+        buckets: TokenBuckets,
+        rates: dict[str, Rate],
+        default_rate: Rate,
+        *,
+        max_event_bytes: int,
+        redis_warnings: RedisWarnings,
+    ) -> None:
+        self.connections = connections
+        self.buckets = buckets
+        self.rates = rates
+        self.default_rate = default_rate
+        self.max_event_bytes = max_event_bytes
+        self.redis_warnings = redis_warnings
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self._device_order = KeyedSequencer()
+
+    def event(
+        self, name: str, model: type[BaseModel], handler: Handler, *, ordered: bool = False
+    ) -> SocketHandler:
+        """The Socket.IO handler of one client event.
+
+        `ordered`: one device's events of this kind are handled one after the other, in
+        the order the device sent them (the library runs each event in a task of its own,
+        so two quick sends could otherwise be stored the other way round).
+        """
+
+        async def on_event(sid: str, *args: Any) -> dict[str, Any]:
+            if ordered:
+                # Nothing is awaited before this: the sequencer relies on arrival order.
+                return await self._device_order.run(sid, lambda: handle(sid, *args))
+            return await handle(sid, *args)
+
+        async def handle(sid: str, *args: Any) -> dict[str, Any]:
+            metrics.EVENTS.labels("in", name).inc()
+            self.in_flight += 1
+            self.idle.clear()
+            try:
+                connection = self.connections.get(sid)
+                if connection is None:
+                    raise ApiError(ErrorCode.UNAUTHORIZED, "Not connected.")
+                payload = self._parse(model, args)
+                await self._take_token(connection.user_id, name)
+                return {"ok": True, **(await handler(connection, payload) or {})}
+            except ApiError as exc:
+                metrics.ERRORS.labels(name, exc.code.value).inc()
+                return exc.ack()
+            except RedisError as exc:
+                # Redis down or restarting (presence lives there): a fact, not a crash.
+                self.redis_warnings.warn(exc)
+                metrics.ERRORS.labels(name, ErrorCode.UNAVAILABLE.value).inc()
+                return unavailable("Try again shortly.").ack()
+            except Exception:
+                log.exception("event handler failed", extra={"event": name})
+                metrics.ERRORS.labels(name, ErrorCode.INTERNAL.value).inc()
+                return ApiError(ErrorCode.INTERNAL, "Internal error.").ack()
+            finally:
+                self.in_flight -= 1
+                if not self.in_flight:
+                    self.idle.set()
+
+        return on_event
+
+    async def unknown(self, event: Any, sid: str, *args: Any) -> dict[str, Any]:
+        """The catch-all: an event the contract does not have."""
+        metrics.EVENTS.labels("in", "unknown").inc()
+        # A raw packet can name its event with any JSON value, not only a string.
+        return ApiError(ErrorCode.NOT_FOUND, f"Unknown event {str(event)[:64]!r}.").ack()
+
+    def _parse(self, model: type[BaseModel], args: tuple[Any, ...]) -> Any:
+        if len(args) != 1:
+            raise ApiError(ErrorCode.VALIDATION_ERROR, "The event takes one object as payload.")
+        data = args[0]
+        if not isinstance(data, dict):
+            raise ApiError(ErrorCode.VALIDATION_ERROR, "The payload must be a JSON object.")
+        try:
+            size = len(json.dumps(data, separators=(",", ":")))
+        except (TypeError, ValueError):
+            raise ApiError(ErrorCode.VALIDATION_ERROR, "The payload must be JSON.") from None
+        if size > self.max_event_bytes:
+            raise ApiError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                "The payload is too large.",
+                {"max_bytes": self.max_event_bytes},
+            )
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise invalid_payload(exc.errors(), "The payload is not valid.") from None
+
+    async def _take_token(self, user_id: str, event: str) -> None:
+        try:
+            decision = await self.buckets.take(
+                f"{user_id}:{event}", self.rates.get(event, self.default_rate)
+            )
+        except RedisError as exc:
+            # The buckets live in Redis. While it is unreachable events go through
+            # unlimited rather than fail: a send needs only the message service.
+            self.redis_warnings.warn(exc)
+            return
+        if not decision.allowed:
+            metrics.RATE_LIMITED.labels(event).inc()
+            raise rate_limited(decision.retry_after, "Too many events; slow down.")

@@ -1,0 +1,155 @@
+"""The life of this instance's sockets: connect, disconnect, presence, expiry and draining."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import socketio
+
+from chat_contracts import Envelope, PresenceChanged
+from chat_contracts.errors import ApiError, ErrorCode
+from chat_gateway import metrics
+from chat_gateway.connections import Connection, LocalConnections
+from chat_gateway.dispatch import Dispatcher
+from chat_gateway.presence import Presence
+from chat_gateway.rooms import user_room
+from chat_gateway.typing_signals import TypingSignals
+from chat_platform.amqp import Broker, BrokerUnavailable
+from chat_platform.jwt import TokenError, TokenVerifier
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "gateway"
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        connections: LocalConnections,
+        dispatcher: Dispatcher,
+        verifier: TokenVerifier,
+        presence: Presence,
+        broker: Broker,
+        typing: TypingSignals,
+        *,
+        token_grace_seconds: float,
+    ) -> None:
+        self.sio = sio
+        self.connections = connections
+        self.dispatcher = dispatcher
+        self.verifier = verifier
+        self.presence = presence
+        self.broker = broker
+        self.typing = typing
+        self.token_grace_seconds = token_grace_seconds
+        self.draining = False
+
+    def _is_client_event(self, sid: str) -> bool:
+        """True when a lifecycle handler was reached by a client event of the same name.
+
+        Socket.IO dispatches an event a client names "connect" or "disconnect" to the
+        lifecycle handlers. The real calls come while the socket is still pending (not
+        yet, or no longer, connected); a client event only comes from a connected one.
+        """
+        return bool(self.sio.manager.is_connected(sid, "/"))
+
+    async def on_connect(
+        self, sid: str, environ: Any = None, auth: Any = None, *extra: Any
+    ) -> dict[str, Any] | None:
+        if self._is_client_event(sid):
+            return await self.dispatcher.unknown("connect", sid)
+        if self.draining:
+            raise socketio.exceptions.ConnectionRefusedError(
+                "unavailable",
+                ApiError(ErrorCode.UNAVAILABLE, "This gateway is shutting down.").body(),
+            )
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            claims = await self.verifier.verify(token)
+        except TokenError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(
+                "unauthorized",
+                ApiError(ErrorCode.UNAUTHORIZED, f"Access token rejected: {exc}.").body(),
+            ) from None
+        self.connections.add(Connection(sid, claims.sub, float(claims.exp)))
+        await self.sio.enter_room(sid, user_room(claims.sub))
+        metrics.CONNECTIONS.set(len(self.connections))
+        try:
+            if await self.presence.connected(claims.sub, sid):
+                await self.publish_presence(claims.sub, online=True, last_seen=None)
+        except Exception:
+            # Presence is best effort: a Redis hiccup must not refuse the connection.
+            log.warning("presence update failed on connect", exc_info=True)
+        return None
+
+    async def on_disconnect(
+        self, sid: str, reason: Any = None, *extra: Any
+    ) -> dict[str, Any] | None:
+        if self._is_client_event(sid):
+            return await self.dispatcher.unknown("disconnect", sid)
+        connection = self.connections.pop(sid)
+        metrics.CONNECTIONS.set(len(self.connections))
+        if connection is None:
+            return None
+        self.typing.disconnected(connection)
+        try:
+            last_seen = await self.presence.disconnected(connection.user_id, sid)
+            if last_seen is not None:
+                await self.publish_presence(connection.user_id, online=False, last_seen=last_seen)
+        except Exception:
+            log.warning("presence update failed on disconnect", exc_info=True)
+        return None
+
+    async def publish_presence(
+        self, user_id: str, *, online: bool, last_seen: datetime | None
+    ) -> None:
+        event = PresenceChanged(user_id=user_id, online=online, last_seen=last_seen)
+        try:
+            await self.broker.publish(Envelope.wrap(event, PRODUCER))
+        except BrokerUnavailable:
+            metrics.DROPPED_SIGNALS.labels("presence").inc()
+
+    async def close_expired(self) -> int:
+        """Disconnect sockets whose token expired more than the grace period ago."""
+        cutoff = time.time() - self.token_grace_seconds
+        expired = [c for c in self.connections.all() if c.token_expires_at < cutoff]
+        for connection in expired:
+            await self.sio.disconnect(connection.sid)
+        return len(expired)
+
+    async def renew_presence(self) -> None:
+        restored = await self.presence.renew((c.user_id, c.sid) for c in self.connections.all())
+        for user_id, sid in restored:
+            if self.connections.get(sid) is None:
+                # Closed while being renewed: its disconnect may have run first, so the
+                # renewal brought it back; take it out again rather than leave a ghost.
+                await self.presence.disconnected(user_id, sid)
+
+    async def sweep_presence(self) -> None:
+        for user_id, last_seen in await self.presence.sweep():
+            await self.publish_presence(user_id, online=False, last_seen=last_seen)
+
+    async def drain(self, seconds: float, batches: int = 20) -> None:
+        """Refuse new sockets and move the connected ones away in batches.
+
+        Spreading the disconnects over `seconds` lets clients reconnect to
+        other instances without a thundering herd; sends in flight finish first.
+        """
+        self.draining = True
+        sids = [c.sid for c in self.connections.all()]
+        per_batch = max(1, -(-len(sids) // batches))
+        pause = seconds / batches
+        for start in range(0, len(sids), per_batch):
+            await asyncio.gather(
+                *(self.sio.disconnect(sid) for sid in sids[start : start + per_batch]),
+                return_exceptions=True,
+            )
+            await asyncio.sleep(pause)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.dispatcher.idle.wait(), seconds)
