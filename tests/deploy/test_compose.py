@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import nginx_template
 import pytest
 import yaml
+from system_commands import system_command
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -48,13 +48,11 @@ SHARED_SETTINGS = {
 
 
 def docker_compose() -> str:
-    path = shutil.which("docker-compose")
-    if path is None:
-        pytest.fail(
-            "docker-compose is not installed, and these tests render docker-compose.yml "
-            "with it (no container engine needed): apt-get install docker-compose"
-        )
-    return path
+    return system_command(
+        "docker-compose",
+        "docker-compose",
+        "these tests render docker-compose.yml with it (no container engine needed)",
+    )
 
 
 def run_config(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

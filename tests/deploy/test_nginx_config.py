@@ -8,23 +8,16 @@ skips, when nginx is missing.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import nginx_template
 import pytest
+from system_commands import system_command
 
 
 def nginx() -> str:
-    path = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if path is None:
-        pytest.fail(
-            "nginx is not installed; these tests check its configuration: apt-get install nginx"
-        )
-    return path
+    return system_command("nginx", "nginx", "these tests check its configuration")
 
 
 def test_template_documents_every_placeholder() -> None:

@@ -10,22 +10,19 @@ landing on different gateways.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import socketio
 from nginx_template import render, standalone_config
+from system_commands import system_command
 
 from chat_testkit import ServiceProcess, eventually, free_port, port_open
-
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +37,7 @@ def stack(start_module_service: Callable[..., ServiceProcess]) -> dict[str, Serv
 def nginx(
     stack: dict[str, ServiceProcess], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if not Path(NGINX).exists():
-        pytest.fail("nginx is not installed: apt-get install nginx", pytrace=False)
+    exe = system_command("nginx", "nginx", "these tests run it in front of two gateways")
     prefix = tmp_path_factory.mktemp("nginx")
     port = free_port()
     snippet = render(
@@ -56,11 +52,11 @@ def nginx(
     config = prefix / "nginx.conf"
     config.write_text(standalone_config(snippet, prefix))
     check = subprocess.run(
-        [NGINX, "-t", "-p", str(prefix), "-c", str(config)], capture_output=True, text=True
+        [exe, "-t", "-p", str(prefix), "-c", str(config)], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stderr
     process = subprocess.Popen(
-        [NGINX, "-p", str(prefix), "-c", str(config), "-g", "daemon off;"],
+        [exe, "-p", str(prefix), "-c", str(config), "-g", "daemon off;"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

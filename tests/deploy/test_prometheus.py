@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import metric_names
 import pytest
 import yaml
+from system_commands import system_command
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
@@ -32,13 +32,9 @@ SERIES = re.compile(r"(?<![\w:])(chat_[a-z0-9_]+)")
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail(
-            "promtool is not installed; these tests check the Prometheus rules and queries "
-            "with it: apt-get install --no-install-recommends prometheus"
-        )
-    return path
+    return system_command(
+        "promtool", "prometheus", "these tests check the Prometheus rules and queries with it"
+    )
 
 
 def run_promtool(*args: str) -> subprocess.CompletedProcess[str]:
