@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from chat_contracts.commands import CursorKind, MoveCursor, SendMessage, Sync, UserContacts
@@ -21,24 +22,16 @@ from chat_platform.amqp import CommandClient
 from chat_platform.jwt import TokenError, TokenVerifier
 
 
+@dataclass
 class ClientEvents:
-    def __init__(
-        self,
-        commands: CommandClient,
-        presence: Presence,
-        verifier: TokenVerifier,
-        typing: TypingSignals,
-        *,
-        command_timeout: float,
-        max_sends_in_flight: int,
-    ) -> None:
-        self.commands = commands
-        self.presence = presence
-        self.verifier = verifier
-        self.typing = typing
-        self.command_timeout = command_timeout
-        self.max_sends_in_flight = max_sends_in_flight
-        self._sends_in_flight = 0
+    commands: CommandClient
+    presence: Presence
+    verifier: TokenVerifier
+    typing: TypingSignals
+    command_timeout: float
+    # Sends waiting for the message service; beyond it a send is refused at once.
+    max_sends_in_flight: int
+    _sends_in_flight: int = field(default=0, init=False)
 
     async def send_message(self, c: Connection, p: SendMessagePayload) -> dict[str, Any]:
         if self._sends_in_flight >= self.max_sends_in_flight:

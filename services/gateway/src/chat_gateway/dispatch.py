@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -44,29 +45,24 @@ class RedisWarnings:
             log.warning("redis unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
 
 
+@dataclass
 class Dispatcher:
     """Wraps handlers into Socket.IO event handlers; counts what is in flight for draining."""
 
-    def __init__(
-        self,
-        connections: LocalConnections,
-        buckets: TokenBuckets,
-        rates: dict[str, Rate],
-        default_rate: Rate,
-        *,
-        max_event_bytes: int,
-        redis_warnings: RedisWarnings,
-    ) -> None:
-        self.connections = connections
-        self.buckets = buckets
-        self.rates = rates
-        self.default_rate = default_rate
-        self.max_event_bytes = max_event_bytes
-        self.redis_warnings = redis_warnings
-        self.in_flight = 0
-        self.idle = asyncio.Event()
+    connections: LocalConnections
+    buckets: TokenBuckets
+    # Per event name; events not named take `default_rate`.
+    rates: dict[str, Rate]
+    default_rate: Rate
+    max_event_bytes: int
+    redis_warnings: RedisWarnings = field(default_factory=RedisWarnings)
+    in_flight: int = field(default=0, init=False)
+    # Set while no event is being handled: draining waits for it.
+    idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _device_order: KeyedSequencer = field(default_factory=KeyedSequencer, init=False)
+
+    def __post_init__(self) -> None:
         self.idle.set()
-        self._device_order = KeyedSequencer()
 
     def event(
         self, name: str, model: type[BaseModel], handler: Handler, *, ordered: bool = False

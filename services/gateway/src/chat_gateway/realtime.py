@@ -22,7 +22,7 @@ from chat_contracts.socket import (
 )
 from chat_gateway.client_events import ClientEvents
 from chat_gateway.connections import LocalConnections
-from chat_gateway.dispatch import Dispatcher, Handler, RedisWarnings
+from chat_gateway.dispatch import Dispatcher, Handler
 from chat_gateway.lifecycle import Lifecycle
 from chat_gateway.presence import Presence
 from chat_gateway.settings import GatewaySettings
@@ -63,7 +63,6 @@ class Realtime:
             },
             Rate(s.rate_other, s.rate_other_burst),
             max_event_bytes=s.max_event_bytes,
-            redis_warnings=RedisWarnings(),
         )
         typing = TypingSignals(
             sio,

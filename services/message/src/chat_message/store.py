@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -47,14 +47,8 @@ class Store:
 
     @classmethod
     def of(cls, db: AsyncDatabase[Document]) -> Store:
-        return cls(
-            conversations=db["conversations"],
-            direct_pairs=db["direct_pairs"],
-            members=db["members"],
-            messages=db["messages"],
-            attachments=db["attachments"],
-            users=db["users"],
-        )
+        """Each field is the collection of the same name."""
+        return cls(**{f.name: db[f.name] for f in fields(cls)})
 
     async def conversation_for_member(
         self, conversation_id: str, user_id: str, session: AsyncClientSession | None = None
