@@ -30,17 +30,6 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="module")
-def node() -> str:
-    exe = shutil.which("node")
-    if exe is None:
-        pytest.fail("node is not installed: the JS client test needs Node.js 18+ and npm", False)
-    version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
-    major = int(version.stdout.strip().lstrip("v").split(".")[0])
-    assert major >= 18, f"Node.js 18+ is needed, found {version.stdout.strip()}"
-    return exe
-
-
-@pytest.fixture(scope="module")
 def socketio_client_library(node: str) -> Path:
     """services/gateway/npm/node_modules with socket.io-client, installed if missing."""
     package = NPM_PROJECT / "node_modules" / "socket.io-client" / "package.json"

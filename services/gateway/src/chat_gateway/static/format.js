@@ -24,6 +24,11 @@ function startOfDay(date) {
   return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
 }
 
+/** Calendar days from `date` to today: 0 today, 1 yesterday. */
+function daysAgo(date) {
+  return Math.round((startOfDay(new Date()) - startOfDay(date)) / 86_400_000);
+}
+
 export function dayKey(value) {
   const date = toDate(value);
   return date ? startOfDay(date) : 0;
@@ -43,7 +48,7 @@ export function formatFull(value) {
 export function formatListStamp(value) {
   const date = toDate(value);
   if (!date) return "";
-  const days = Math.round((startOfDay(new Date()) - startOfDay(date)) / 86_400_000);
+  const days = daysAgo(date);
   if (days <= 0) return timeFormat.format(date);
   if (days === 1) return "Yesterday";
   if (days < 7) return weekdayFormat.format(date);
@@ -53,7 +58,7 @@ export function formatListStamp(value) {
 export function formatDay(value) {
   const date = toDate(value);
   if (!date) return "";
-  const days = Math.round((startOfDay(new Date()) - startOfDay(date)) / 86_400_000);
+  const days = daysAgo(date);
   if (days === 0) return "Today";
   if (days === 1) return "Yesterday";
   return longDateFormat.format(date);
@@ -102,17 +107,29 @@ export function hueOf(id) {
   return HUES[(hash >>> 0) % HUES.length];
 }
 
+// Message text is anyone's input, so this must stay linear: a try fails
+// within its first eight characters, and a match ends with its one
+// quantifier, which nothing after it can make give back characters.
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+/gi;
+const TRAILING_PUNCTUATION = new Set([".", ",", ";", ":", "!", "?", ")", "]"]);
+
+/**
+ * Sentence punctuation right after an address is not part of it. Trimmed by
+ * a loop, not a regex: `/[.,]+$/` retries from every character of a long run
+ * of dots that does not end the text, which takes quadratic time.
+ */
+function withoutTrailingPunctuation(url) {
+  let end = url.length;
+  while (end > 0 && TRAILING_PUNCTUATION.has(url[end - 1])) end -= 1;
+  return url.slice(0, end);
+}
 
 /** Message text as text nodes, with http(s) addresses made into links. */
 export function richText(text) {
   const parts = [];
   let last = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
-    let url = match[0];
-    // Sentence punctuation right after an address is not part of it.
-    const trailing = url.match(/[.,;:!?)\]]+$/);
-    if (trailing) url = url.slice(0, -trailing[0].length);
+    const url = withoutTrailingPunctuation(match[0]);
     if (match.index > last) parts.push(text.slice(last, match.index));
     parts.push(h("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow" }, url));
     last = match.index + url.length;
