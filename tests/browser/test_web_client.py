@@ -9,6 +9,7 @@ and receipts as a person would. Screenshots go to test-artifacts/browser/.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,8 @@ from playwright.async_api import FilePayload, expect
 from chat_testkit import ChatApi, Stack
 
 pytestmark = pytest.mark.slow
+
+STATIC_DIR = Path(__file__).resolve().parents[2] / "services/gateway/src/chat_gateway/static"
 
 
 async def start_direct_chat(client: Client, username: str, display_name: str) -> None:
@@ -172,6 +175,14 @@ async def test_two_people_chat_across_gateways(chat_stack: Stack, open_client: O
     assert bob.errors == [], bob.errors
 
 
+RECORD_CSP_VIOLATIONS = """
+    window.cspViolations = [];
+    document.addEventListener("securitypolicyviolation", (event) => {
+        window.cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+    });
+"""
+
+
 async def test_sign_in_errors_and_session(chat_stack: Stack, open_client: OpenClient) -> None:
     gateway = chat_stack.gateways[0]
     name = unique_username("carol")
@@ -203,9 +214,16 @@ async def test_sign_in_errors_and_session(chat_stack: Stack, open_client: OpenCl
     # The right one signs in; a reload keeps the session; signing out ends it.
     await other.login(name)
     await expect(page.get_by_test_id("current-user")).to_contain_text("Carol")
+    await other.context.add_init_script(RECORD_CSP_VIOLATIONS)
     await page.reload()
     await expect(page.get_by_test_id("current-user")).to_contain_text("Carol")
     await other.expect_connected()
+    # Under the page's Content-Security-Policy every module loaded, and nothing was refused.
+    assert await page.evaluate("() => window.cspViolations") == []
+    fetched = await page.evaluate(
+        "() => performance.getEntriesByType('resource').map((entry) => new URL(entry.name).pathname)"
+    )
+    assert {f"/static/{module.name}" for module in STATIC_DIR.glob("*.js")} <= set(fetched)
     await page.get_by_test_id("sign-out-button").click()
     await page.get_by_test_id("confirm-ok").click()
     await expect(page.get_by_test_id("auth-form")).to_be_visible()
@@ -485,3 +503,12 @@ async def test_conversation_list_pages_in_as_it_scrolls(
     await client.page.wait_for_timeout(1000)
     await expect(titles).to_have_count(55)
     assert client.errors == [], client.errors
+
+
+def test_index_html_preloads_every_module() -> None:
+    # app.js alone would load the others too, but a level of imports per round trip.
+    html = (STATIC_DIR / "index.html").read_text()
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/static/([\w.-]+\.js)"', html))
+    modules = {module.name for module in STATIC_DIR.glob("*.js")}
+    assert '<script type="module" src="/static/app.js"></script>' in html
+    assert preloaded == modules - {"app.js"}

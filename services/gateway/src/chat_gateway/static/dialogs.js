@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { $, h, icon, setChildren } from "./dom.js";
 import { formatFull, formatLastSeen } from "./format.js";
 import { directPeer, state, threadTitle, userName } from "./store.js";
-import { avatar, isOnline } from "./view.js";
+import { avatar, isOnline, personItem } from "./view.js";
 
 // ----------------------------------------------------------------- toasts
 
@@ -69,28 +69,11 @@ function peoplePicker({ input, results, exclude, onPick }) {
         results,
         shown.length
           ? shown.map((user) =>
-              h(
-                "li",
-                {},
-                h(
-                  "button",
-                  {
-                    type: "button",
-                    class: "person",
-                    testid: "picker-result",
-                    dataset: { userId: user.id, username: user.username },
-                    onclick: () => onPick(user),
-                  },
-                  avatar(user.id, user.display_name || user.username),
-                  h(
-                    "span",
-                    { class: "person-text" },
-                    h("span", { class: "person-name" }, user.display_name || user.username),
-                    h("span", { class: "person-username" }, `@${user.username}`),
-                  ),
-                  h("span", { class: "person-action" }, icon("plus", { size: 18 })),
-                ),
-              ),
+              personItem(user, {
+                testid: "picker-result",
+                action: icon("plus", { size: 18 }),
+                onclick: () => onPick(user),
+              }),
             )
           : h("li", { class: "empty" }, "No one found."),
       );
@@ -124,6 +107,10 @@ export function setupGroupDialog({ onCreated }) {
   const form = $("#group-form");
   const selected = new Map();
   const errorBox = $("#group-error");
+  const showError = (text) => {
+    errorBox.textContent = text;
+    errorBox.hidden = false;
+  };
   wireClose(dialog);
 
   const renderSelected = () => {
@@ -171,14 +158,12 @@ export function setupGroupDialog({ onCreated }) {
     const title = $("#group-title").value.trim();
     errorBox.hidden = true;
     if (!title) {
-      errorBox.textContent = "Give the group a name.";
-      errorBox.hidden = false;
+      showError("Give the group a name.");
       $("#group-title").focus();
       return;
     }
     if (selected.size === 0) {
-      errorBox.textContent = "Add at least one person.";
-      errorBox.hidden = false;
+      showError("Add at least one person.");
       $("#group-search").focus();
       return;
     }
@@ -193,8 +178,7 @@ export function setupGroupDialog({ onCreated }) {
       dialog.close("ok");
       onCreated(conversation);
     } catch (error) {
-      errorBox.textContent = error.message;
-      errorBox.hidden = false;
+      showError(error.message);
     } finally {
       button.disabled = false;
     }

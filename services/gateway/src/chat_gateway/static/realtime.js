@@ -13,12 +13,22 @@ const SERVER_EVENTS = [
   "conversation:updated",
 ];
 
+/** The page's one connection, once `startRealtime` made it after sign-in; null before. */
+export let realtime = null;
+
+/** Makes the connection every module reaches as `realtime`, and connects it. */
+export function startRealtime(handlers) {
+  realtime = createRealtime(handlers);
+  realtime.connect();
+  return realtime;
+}
+
 /**
  * `onStatus(state)` gets "connecting", "connected", "reconnecting" or
  * "offline"; `onConnect()` runs after every (re)connection, which is where
  * the caller syncs; `onEvent(name, payload)` gets the server's events.
  */
-export function createRealtime({ onStatus, onConnect, onEvent, onSignedOut }) {
+function createRealtime({ onStatus, onConnect, onEvent, onSignedOut }) {
   // The vendored UMD build of socket.io-client defines `io`.
   const socket = window.io({
     path: "/socket.io",

@@ -226,6 +226,11 @@ export function stopTyping(thread, userId) {
   return true;
 }
 
+/** The conversation on screen, or null. */
+export function openThread() {
+  return state.openId ? state.conversations.get(state.openId) : null;
+}
+
 /** Conversations by most recent activity. */
 export function sortedThreads() {
   return [...state.conversations.values()].sort((a, b) => b.activity - a.activity);

@@ -19,6 +19,7 @@ import {
 import {
   directPeer,
   firstName,
+  openThread,
   otherMembers,
   sortedThreads,
   state,
@@ -33,6 +34,28 @@ export const ui = {
   stickToBottom: false, // the next render scrolls the message list to the end
   listHasMore: false,
 };
+
+// ----------------------------------------------------------------- scheduling
+
+let renderQueued = false;
+let renderNow = () => {};
+
+/** app.js says once what a render draws (and sets going after it). */
+export function setRenderer(draw) {
+  renderNow = draw;
+}
+
+/** Coalesces bursts of changes into one render per frame. */
+export function render() {
+  if (renderQueued) return;
+  renderQueued = true;
+  const run = () => {
+    renderQueued = false;
+    renderNow();
+  };
+  if (document.hidden) setTimeout(run, 100);
+  else requestAnimationFrame(run);
+}
 
 const BANNER_TEXT = {
   connecting: "Connecting…",
@@ -51,6 +74,33 @@ export function avatar(id, name, { online = null, size = "" } = {}) {
     el.append(h("span", { class: `presence-dot ${online ? "online" : ""}`, testid: online ? "online-dot" : null }));
   }
   return el;
+}
+
+/** A list row for a person found by search: a button with `action` as its label on the right. */
+export function personItem(user, { testid, online = null, action, onclick }) {
+  const name = user.display_name || user.username;
+  return h(
+    "li",
+    {},
+    h(
+      "button",
+      {
+        type: "button",
+        class: "person",
+        testid,
+        dataset: { userId: user.id, username: user.username },
+        onclick,
+      },
+      avatar(user.id, name, { online }),
+      h(
+        "span",
+        { class: "person-text" },
+        h("span", { class: "person-name" }, name),
+        h("span", { class: "person-username" }, `@${user.username}`),
+      ),
+      h("span", { class: "person-action" }, action),
+    ),
+  );
 }
 
 function groupAvatar(thread) {
@@ -139,28 +189,12 @@ function renderPeople(actions) {
         key: user.id,
         sig: JSON.stringify([user.display_name, user.username, online]),
         create: () =>
-          h(
-            "li",
-            {},
-            h(
-              "button",
-              {
-                type: "button",
-                class: "person",
-                testid: "user-result",
-                dataset: { userId: user.id, username: user.username },
-                onclick: () => actions.startDirect(user),
-              },
-              avatar(user.id, user.display_name || user.username, { online }),
-              h(
-                "span",
-                { class: "person-text" },
-                h("span", { class: "person-name" }, user.display_name || user.username),
-                h("span", { class: "person-username" }, `@${user.username}`),
-              ),
-              h("span", { class: "person-action" }, "Message"),
-            ),
-          ),
+          personItem(user, {
+            testid: "user-result",
+            online,
+            action: "Message",
+            onclick: () => actions.startDirect(user),
+          }),
       };
     }),
   );
@@ -249,7 +283,7 @@ function conversationItem(thread, actions) {
 // ----------------------------------------------------------------- chat
 
 export function renderChat(actions) {
-  const thread = state.openId ? state.conversations.get(state.openId) : null;
+  const thread = openThread();
   $("#app").dataset.view = thread ? "chat" : "list";
   $("#chat-placeholder").hidden = Boolean(thread);
   $("#chat-main").hidden = !thread;
