@@ -11,6 +11,8 @@
 //   people.js         profiles and presence of other people
 //   receipts.js       the delivered and read receipts this device sends
 //   store.js          the state and its merge rules; view.js draws it
+//   api.js            REST and the session's tokens; realtime.js the Socket.IO connection
+//   dialogs.js        dialogs and toasts; attachments.js, format.js, dom.js help the views
 
 import { api, events as authEvents, loadConfig, scheduleRefresh, session } from "./api.js";
 import {
