@@ -90,6 +90,9 @@ class GatewayApp:
         )
         realtime.register(self.sio)
         self.realtime = realtime
+        self.manager.on_missed = realtime.lifecycle.ask_to_sync
+        # Deliveries in hand when the connection dropped come back, maybe late: catch up.
+        broker.on_reconnect(lambda: self.manager.missed("consumer_restarted"))
         fanout = Fanout(
             self.manager, redis, commands, seen_prefix=settings.redis_key("fanout-seen")
         )

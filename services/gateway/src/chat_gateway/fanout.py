@@ -79,14 +79,19 @@ class Fanout:
         name, payload, members = emit
         # Marked as seen by the publish itself, not before: an instance killed before it must
         # not make the redelivered event look like a duplicate and drop it.
-        emitted = await self.manager.emit_once(
-            self.redis,
-            f"{self.seen_prefix}:{envelope.id}",
-            self.seen_ttl,
-            name,
-            payload,
-            user_rooms(members),
-        )
+        try:
+            emitted = await self.manager.emit_once(
+                self.redis,
+                f"{self.seen_prefix}:{envelope.id}",
+                self.seen_ttl,
+                name,
+                payload,
+                user_rooms(members),
+            )
+        except Exception:
+            # The event is retried, but devices that got nothing meanwhile are asked to sync.
+            self.manager.missed("emit_failed")
+            raise
         if emitted:
             metrics.EVENTS.labels("out", name).inc()
             metrics.FANOUT_SECONDS.observe(max(0.0, time.time() - envelope.occurred_at.timestamp()))

@@ -115,6 +115,17 @@ class Lifecycle:
         except BrokerUnavailable:
             metrics.DROPPED_SIGNALS.labels("presence").inc()
 
+    async def ask_to_sync(self, reason: str) -> None:
+        """Tell every socket of this instance that it may have missed events (`sync:required`)."""
+        # Local sockets only: each instance knows what it may have missed itself.
+        await self.sio.manager.emit(
+            "sync:required", {"reason": reason}, namespace="/", ignore_queue=True
+        )
+        metrics.SYNC_REQUIRED.labels(reason).inc()
+        log.info(
+            "sockets asked to sync", extra={"reason": reason, "sockets": len(self.connections)}
+        )
+
     async def close_expired(self) -> int:
         """Disconnect sockets whose token expired more than the grace period ago."""
         cutoff = time.time() - self.token_grace_seconds

@@ -20,6 +20,11 @@ RATE_LIMITED = Counter(
 DROPPED_SIGNALS = Counter(
     "chat_gateway_dropped_signals_total", "Ephemeral signals dropped under load.", ["kind"]
 )
+SYNC_REQUIRED = Counter(
+    "chat_gateway_sync_required_total",
+    "Times this instance asked all its sockets to sync, by reason.",
+    ["reason"],
+)
 SYNC_REQUESTS = Counter("chat_gateway_sync_requests_total", "Sync requests served.")
 SYNC_MESSAGES = Histogram(
     "chat_gateway_sync_messages",

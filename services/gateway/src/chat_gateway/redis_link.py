@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import socketio
@@ -23,10 +22,6 @@ from redis.asyncio import Redis
 log = logging.getLogger(__name__)
 
 _HEARTBEAT = "chat-heartbeat"
-# How a heartbeat starts on the wire (`json.dumps` of {"method": ..., "host_id": ...}): an emit
-# starts with its own method, so no message text can be taken for a heartbeat.
-_HEARTBEAT_PREFIX = '{"method": "chat-heartbeat"'
-_HEARTBEAT_PREFIX_BYTES = _HEARTBEAT_PREFIX.encode()
 
 # Marks an event as emitted and publishes the emit to every instance, atomically: one
 # round trip, and never one without the other.
@@ -47,24 +42,53 @@ class HeartbeatRedisManager(socketio.AsyncRedisManager):
         # When this instance last heard its own heartbeat, and last (re)connected to Redis.
         self.last_heard = float("-inf")
         self.connected_at = time.monotonic()
+        self.connected_at_least_once = False
+        # Why this instance's sockets may have missed events, until they are told to sync.
+        self.missed_reason: str | None = None
+        self.on_missed: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        self._catching_up: set[asyncio.Task[None]] = set()
 
     def _redis_connect(self) -> None:
         super()._redis_connect()
         # A new connection: the listener resubscribing after an error, or a publish after
         # one. Until a heartbeat comes back, the subscription is not known to be there, and
-        # emits from other instances published meanwhile are lost: not ready.
+        # emits from other instances published meanwhile are lost: not ready, and once it
+        # hears itself again its sockets are told to catch up.
+        if self.connected_at_least_once:
+            self.missed("redis_reconnected")
+        self.connected_at_least_once = True
         self.connected_at = time.monotonic()
 
+    def missed(self, reason: str) -> None:
+        """Something published meanwhile may not have reached this instance's sockets."""
+        self.missed_reason = self.missed_reason or reason
+
     async def _listen(self) -> AsyncIterator[Any]:
-        async for data in super()._listen():
-            if (isinstance(data, bytes) and data.startswith(_HEARTBEAT_PREFIX_BYTES)) or (
-                isinstance(data, str) and data.startswith(_HEARTBEAT_PREFIX)
-            ):
-                with contextlib.suppress(ValueError):
-                    if json.loads(data).get("host_id") == self.host_id:
-                        self.last_heard = time.monotonic()
+        # Each frame is parsed here, once: the library takes a parsed message as it is, and a
+        # heartbeat is known by its method, whatever the text of other messages says.
+        async for raw in super()._listen():
+            try:
+                data = raw if isinstance(raw, dict) else self.json.loads(raw)
+            except (ValueError, TypeError):
+                yield raw
+                continue
+            if isinstance(data, dict) and data.get("method") == _HEARTBEAT:
+                if data.get("host_id") == self.host_id:
+                    self.last_heard = time.monotonic()
+                    self._catch_up()
                 continue
             yield data
+
+    def _catch_up(self) -> None:
+        """Once the subscription is proven again, ask this instance's sockets to sync.
+
+        In a task of its own: telling thousands of sockets must not hold up the listener.
+        """
+        reason, self.missed_reason = self.missed_reason, None
+        if reason is not None and self.on_missed is not None:
+            task = asyncio.get_running_loop().create_task(self.on_missed(reason))
+            self._catching_up.add(task)
+            task.add_done_callback(self._catching_up.discard)
 
     async def emit_once(
         self, redis: Redis, seen_key: str, ttl: int, event: str, data: Any, rooms: list[str]

@@ -47,8 +47,8 @@ async def test_not_healthy_until_it_hears_its_own_heartbeat(
     other = json.dumps({"method": "chat-heartbeat", "host_id": "someone-else"})
     emit = json.dumps({"method": "emit", "event": "x"})
     feed(monkeypatch, [other, emit.encode()])
-    # Other instances' heartbeats are swallowed, everything else passes through.
-    assert await drain_listen(m) == [emit.encode()]
+    # Other instances' heartbeats are swallowed, everything else passes through, parsed.
+    assert await drain_listen(m) == [json.loads(emit)]
     assert not m.healthy
     own = json.dumps({"method": "chat-heartbeat", "host_id": m.host_id})
     feed(monkeypatch, [own.encode()])
@@ -63,9 +63,40 @@ async def test_a_message_that_mentions_the_heartbeat_is_delivered_like_any_other
     m = manager()
     text = {"text": 'say "chat-heartbeat" and {"method": "chat-heartbeat"}', "host_id": m.host_id}
     emit = json.dumps({"method": "emit", "event": "message:new", "data": [text]})
-    feed(monkeypatch, [emit.encode(), emit])
-    assert await drain_listen(m) == [emit.encode(), emit]
+    feed(monkeypatch, [emit.encode(), emit, b"not json", b"\xff"])
+    assert await drain_listen(m) == [json.loads(emit), json.loads(emit), b"not json", b"\xff"]
     assert not m.healthy
+
+
+async def test_after_a_reconnect_its_sockets_are_asked_to_sync_once_it_hears_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m = manager()
+    asked: list[str] = []
+
+    async def ask(reason: str) -> None:
+        asked.append(reason)
+
+    m.on_missed = ask
+    monkeypatch.setattr(socketio.AsyncRedisManager, "_redis_connect", lambda self: None)
+    own = json.dumps({"method": "chat-heartbeat", "host_id": m.host_id})
+    m._redis_connect()  # the first connection: nothing was missed
+    feed(monkeypatch, [own])
+    await drain_listen(m)
+    await asyncio.sleep(0)
+    assert asked == []
+    m._redis_connect()  # the listener resubscribing after an error
+    m._redis_connect()  # and a publish reconnecting: still one catch-up
+    assert asked == []  # not before the subscription is proven
+    feed(monkeypatch, [own, own])
+    await drain_listen(m)
+    await asyncio.sleep(0)
+    assert asked == ["redis_reconnected"]
+    m.missed("emit_failed")
+    feed(monkeypatch, [own])
+    await drain_listen(m)
+    await asyncio.sleep(0)
+    assert asked == ["redis_reconnected", "emit_failed"]
 
 
 async def test_a_reconnect_makes_it_unhealthy_until_heard_again(

@@ -45,6 +45,7 @@ class Broker:
         self._connected = asyncio.Event()
         self._connect_task: asyncio.Task[None] | None = None
         self._on_connect: list[OnConnect] = []
+        self._on_reconnect: list[Callable[[], None]] = []
 
     async def start(self, wait: float = 5.0) -> None:
         self._connect_task = asyncio.create_task(self._connect_forever(), name="amqp-connect")
@@ -62,6 +63,14 @@ class Broker:
             return asyncio.get_running_loop().create_task(callback())
         return None
 
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call `callback` each time the connection comes back after it was lost."""
+        self._on_reconnect.append(callback)
+
+    def _reconnected(self, *_: Any) -> None:
+        for callback in self._on_reconnect:
+            callback()
+
     async def _connect_forever(self) -> None:
         delay = 0.5
         while True:
@@ -73,6 +82,7 @@ class Broker:
                 self._exchange = await self._channel.declare_exchange(
                     self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
                 )
+                self.connection.reconnect_callbacks.add(self._reconnected)
                 self._connected.set()
                 log.info("connected to rabbitmq", extra={"exchange": self.exchange_name})
             except asyncio.CancelledError:
