@@ -1,38 +1,42 @@
 """The system under test: the bench's own stack, started as `make dev` starts it, or a running one.
 
-The own stack runs the same processes as `make dev` (embedded MongoDB-compatible
-server unless MONGODB_URL is set, auth, message, gateways) on free ports with a
-namespace and database of its own, so it never meets a dev stack or a test run
-on the same Redis and RabbitMQ. Its gateways get per-user rate limits far above
-what the bench sends, so that the bench measures delivery and not throttling.
+The own stack is `make dev`'s, built the same way (`chat_testkit.stack`): an
+embedded MongoDB-compatible server unless MONGODB_URL is set, then auth, message
+and gateways, here on free ports with a namespace and database of its own, so
+that it never meets a dev stack or a test run on the same Redis and RabbitMQ.
+Its gateways get per-user rate limits far above what the bench sends, so that
+the bench measures delivery and not throttling.
 Everything it starts it stops, and it deletes its queues, keys and database.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from chat_testkit.amqp import remove_service_namespace
 from chat_testkit.process import ServiceProcess
 from chat_testkit.services import (
     EmbeddedMongo,
     ServiceNotFound,
+    drop_database,
     find_rabbitmq,
     find_redis,
     free_port,
     port_open,
     spawn_embedded_mongodb,
 )
+from chat_testkit.stack import Stack as Services
+from chat_testkit.stack import stack_env
 
 from .procstat import pid_listening_on
 
@@ -76,10 +80,12 @@ class Stack:
     redis_url: str = ""
     amqp_url: str = ""
     mongodb_url: str = ""
-    service_env: dict[str, str] = field(default_factory=dict)
     gateway_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path = BENCH_DIR / "logs"
-    processes: list[ServiceProcess] = field(default_factory=list)
+    # The own stack's processes; on a running stack, the gateways storm adds to it.
+    services: Services | None = None
+    joined: list[ServiceProcess] = field(default_factory=list)
+    # The gateways the bench may kill and restart: the own stack's, or those it joined.
     gateways: list[ServiceProcess] = field(default_factory=list)
     mongo: EmbeddedMongo | None = None
     mongo_dir: Path | None = None
@@ -114,13 +120,6 @@ class Stack:
 
     # --- gateways the bench owns (storm) ---------------------------------------------------------
 
-    def start_gateway(self, port: int | None = None) -> ServiceProcess:
-        env = {**self.service_env, **self.gateway_env, "AUTH_URL": self.auth_url}
-        process = ServiceProcess("chat-gateway", env, self.log_dir, port=port or free_port())
-        process.start(timeout=60)
-        self.processes.append(process)
-        return process
-
     def owned_gateway_urls(self) -> list[str]:
         return [g.url for g in self.gateways]
 
@@ -141,38 +140,30 @@ class Stack:
     # --- shutting down ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        with ThreadPoolExecutor(max_workers=max(1, len(self.processes))) as pool:
-            list(pool.map(lambda p: p.stop(timeout=20), reversed(self.processes)))
-        self.processes.clear()
+        if self.services is not None:
+            self.services.stop()
+        _stop_together(self.joined)
+        self.joined.clear()
         if self.mongo is not None:
-            self.mongo.process.terminate()
-            try:
-                self.mongo.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.mongo.process.kill()
-                self.mongo.process.wait(10)
+            self.mongo.stop()
             self.mongo = None
         if self.mongo_dir is not None:
             shutil.rmtree(self.mongo_dir, ignore_errors=True)
         elif self.drop_db and self.mongodb_url:
             with contextlib.suppress(Exception):
-                _drop_database(self.mongodb_url, self.db)
+                drop_database(self.mongodb_url, self.db)
         if self.own:
             # Only a namespace of our own is ours to clean; a running stack's is not.
             with contextlib.suppress(Exception):
                 _delete_redis_keys(self.redis_url, self.namespace)
             with contextlib.suppress(Exception):
-                asyncio.run(_delete_broker_names(self.amqp_url, self.namespace))
+                remove_service_namespace(self.amqp_url, self.namespace)
 
 
-def _drop_database(url: str, db: str) -> None:
-    from pymongo import MongoClient
-
-    client: MongoClient[dict[str, object]] = MongoClient(url, serverSelectionTimeoutMS=5000)
-    try:
-        client.drop_database(db)
-    finally:
-        client.close()
+def _stop_together(processes: Iterable[ServiceProcess]) -> None:
+    processes = list(processes)
+    with ThreadPoolExecutor(max_workers=max(1, len(processes))) as pool:
+        list(pool.map(lambda p: p.stop(timeout=20), processes))
 
 
 def _delete_redis_keys(url: str, namespace: str) -> None:
@@ -190,21 +181,6 @@ def _delete_redis_keys(url: str, namespace: str) -> None:
             client.unlink(*batch)
     finally:
         client.close()
-
-
-async def _delete_broker_names(url: str, namespace: str) -> None:
-    import aio_pika
-
-    connection = await aio_pika.connect(url, timeout=5)
-    try:
-        channel = await connection.channel()
-        for queue in ("message.commands", "message.users", "gateway.events"):
-            for name in (f"{namespace}.{queue}", f"{namespace}.{queue}.dead"):
-                await channel.queue_delete(name)
-        for exchange in (f"{namespace}.events", f"{namespace}.events.dead"):
-            await channel.exchange_delete(exchange)
-    finally:
-        await connection.close()
 
 
 def _infrastructure() -> tuple[str, str]:
@@ -257,42 +233,29 @@ def start_own_stack(
             stack.mongo = spawn_embedded_mongodb(free_port(), str(storage), log_dir / "mongodb.log")
             stack.mongodb_url = stack.mongo.url
         key_file = (BENCH_DIR / "jwt-private.pem") if db else (log_dir / "jwt-private.pem")
-        stack.service_env = {
-            "CHAT_ENV": "dev",
-            "MONGODB_URL": stack.mongodb_url,
-            "MONGODB_DB": stack.db,
-            "REDIS_URL": redis_url,
-            "AMQP_URL": amqp_url,
-            "NAMESPACE": namespace,
-            "JWT_PRIVATE_KEY_FILE": str(key_file),
+        env = {
+            **stack_env(
+                redis_url=redis_url,
+                amqp_url=amqp_url,
+                mongodb_url=stack.mongodb_url,
+                key_file=key_file,
+                chat_env="dev",
+                db=stack.db,
+                namespace=namespace,
+            ),
             # Long enough for any run, so that no token expires mid-measurement.
             "ACCESS_TOKEN_TTL_SECONDS": "14400",
             "DRAIN_SECONDS": "2",
             **extra_env,
         }
-        stack.gateway_env = dict(UNTHROTTLED)
-        for key in list(stack.gateway_env):
-            if key in extra_env:
-                stack.gateway_env[key] = extra_env[key]
-        auth = ServiceProcess("chat-auth", stack.service_env, log_dir, port=free_port())
-        auth.start(timeout=60)
-        stack.processes.append(auth)
-        stack.auth_url = auth.url
-        env = {**stack.service_env, "AUTH_URL": auth.url}
-        message = ServiceProcess("chat-message", env, log_dir, port=free_port())
-        gateway_procs = [
-            ServiceProcess("chat-gateway", {**env, **stack.gateway_env}, log_dir, port=free_port())
-            for _ in range(gateways)
-        ]
-        with ThreadPoolExecutor(max_workers=gateways + 1) as pool:
-            futures = [pool.submit(p.start, 60) for p in (message, *gateway_procs)]
-            stack.processes.extend([message, *gateway_procs])
-            for future in futures:
-                future.result()
-        stack.message_url = message.url
-        stack.gateways = gateway_procs
-        stack.gateway_urls = [g.url for g in gateway_procs]
-        stack.service_env["AUTH_URL"] = auth.url
+        stack.gateway_env = _unthrottled(extra_env)
+        stack.services = Services.launch(
+            env, log_dir, gateways=gateways, extra={"gateway": stack.gateway_env}
+        )
+        stack.auth_url = stack.services.auth.url
+        stack.message_url = stack.services.message.url
+        stack.gateways = stack.services.gateways
+        stack.gateway_urls = [g.url for g in stack.gateways]
     except BaseException:
         stack.close()
         raise
@@ -349,7 +312,8 @@ def own_gateways_for(stack: Stack, count: int, extra_env: dict[str, str]) -> Non
     if stack.gateways:
         return
     stack.log_dir.mkdir(parents=True, exist_ok=True)
-    stack.service_env = {
+    stack.gateway_env = _unthrottled(extra_env)
+    env = {
         "CHAT_ENV": os.environ.get("CHAT_ENV", "dev"),
         "REDIS_URL": stack.redis_url,
         "AMQP_URL": stack.amqp_url,
@@ -357,18 +321,22 @@ def own_gateways_for(stack: Stack, count: int, extra_env: dict[str, str]) -> Non
         "AUTH_URL": stack.auth_url,
         "DRAIN_SECONDS": "2",
         **extra_env,
+        **stack.gateway_env,
     }
-    stack.gateway_env = {**UNTHROTTLED, **{k: v for k, v in extra_env.items() if k in UNTHROTTLED}}
+    stack.joined = [ServiceProcess("chat-gateway", env, stack.log_dir) for _ in range(count)]
     with ThreadPoolExecutor(max_workers=count) as pool:
-        started = list(pool.map(lambda _: stack.start_gateway(), range(count)))
-    stack.gateways = started
+        list(pool.map(lambda g: g.start(60), stack.joined))
+    stack.gateways = list(stack.joined)
+
+
+def _unthrottled(extra_env: dict[str, str]) -> dict[str, str]:
+    """The gateways' rate limits: far above the bench's, unless the run sets them itself."""
+    return {**UNTHROTTLED, **{k: v for k, v in extra_env.items() if k in UNTHROTTLED}}
 
 
 def stop_own_gateways(stack: Stack) -> None:
     if stack.own:
         return
-    for gateway in stack.gateways:
-        gateway.stop(timeout=20)
-        if gateway in stack.processes:
-            stack.processes.remove(gateway)
+    _stop_together(stack.joined)
+    stack.joined.clear()
     stack.gateways = []
