@@ -79,13 +79,18 @@ class MoveCursor(Command[CursorMoved]):
 class SyncedConversation(ClosedModel):
     conversation: Conversation
     messages: list[Message]
+    # More messages follow (after the cursor), or precede (a conversation new to the device).
     has_more: bool
+    # Messages the device holds changed in more ways than one answer carries: reload them.
+    history_stale: bool = False
 
 
 class SyncResult(Reply):
     conversations: list[SyncedConversation]
     removed_conversation_ids: list[str]
     synced_at: datetime
+    # False: call again with the updated cursors and the same `since` (CONTRACT §7.1).
+    complete: bool = True
 
 
 class Sync(Command[SyncResult]):

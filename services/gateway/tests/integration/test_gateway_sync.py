@@ -15,10 +15,10 @@ DeviceFactory = Callable[..., Awaitable[Device]]
 
 def entries(ack: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The sync answer's conversations by id, checked for the contract's shape."""
-    assert set(ack) >= {"ok", "conversations", "removed_conversation_ids", "synced_at"}, ack
+    assert set(ack) == {"ok", "conversations", "removed_conversation_ids", "synced_at", "complete"}
     found = {}
     for entry in ack["conversations"]:
-        assert set(entry) == {"conversation", "messages", "has_more"}, entry
+        assert set(entry) == {"conversation", "messages", "has_more", "history_stale"}, entry
         seqs = [m["seq"] for m in entry["messages"]]
         assert seqs == sorted(seqs), seqs
         found[entry["conversation"]["id"]] = entry
@@ -145,7 +145,10 @@ async def test_sync_pages_with_has_more(api: ChatApi, stack: Stack, devices: Dev
 
     pages, cursor = [], 0
     while True:
-        entry = entries(await b1.sync({cid: cursor}, limit=3))[cid]
+        ack = await b1.sync({cid: cursor}, limit=3)
+        entry = entries(ack)[cid]
+        # More after the cursor: the answer is not complete, and says so.
+        assert ack["complete"] is not entry["has_more"]
         pages.append([m["seq"] for m in entry["messages"]])
         cursor = entry["messages"][-1]["seq"]
         if not entry["has_more"]:
@@ -154,6 +157,9 @@ async def test_sync_pages_with_has_more(api: ChatApi, stack: Stack, devices: Dev
     assert pages == [[1, 2, 3], [4, 5, 6], [7]]
 
     # A conversation new to the device starts from its latest page.
-    latest = entries(await b1.sync({}, limit=3))[cid]
+    ack = await b1.sync({}, limit=3)
+    latest = entries(ack)[cid]
     assert [m["seq"] for m in latest["messages"]] == [5, 6, 7]
+    # Older history exists, but nothing after the latest page: complete.
     assert latest["has_more"] is True
+    assert ack["complete"] is True

@@ -85,6 +85,8 @@ def create_app(settings: MessageSettings) -> FastAPI:
                 store,
                 messages_per_conversation=settings.sync_messages_per_conversation,
                 max_conversations=settings.sync_max_conversations,
+                max_messages=settings.sync_max_messages,
+                max_bytes=settings.sync_max_bytes,
             ),
             attachments=Attachments(
                 store, AsyncGridFSBucket(db), max_bytes=settings.max_attachment_bytes

@@ -13,6 +13,9 @@ class MessageSettings(PlatformSettings):
     send_batch_max: int = 256
     sync_messages_per_conversation: int = 100
     sync_max_conversations: int = 200
+    # One sync answer carries at most this many messages and bytes of them (CONTRACT §7.1).
+    sync_max_messages: int = 500
+    sync_max_bytes: int = 1024 * 1024
     # A killed process's open transactions block what they touched until the server reaps
     # them (60 s); live processes abort them once its heartbeat has stopped this long.
     session_heartbeat_seconds: float = 1.0

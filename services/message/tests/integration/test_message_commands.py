@@ -229,7 +229,8 @@ async def test_sync_returns_what_a_device_missed(api: ChatApi, client: CommandCl
     await api.sent(carol, group, "in the group")
 
     fresh = await sync(client, bob.id)
-    assert set(fresh) == {"conversations", "removed_conversation_ids", "synced_at"}
+    assert set(fresh) == {"conversations", "removed_conversation_ids", "synced_at", "complete"}
+    assert fresh["complete"] is True
     by_id = {c["conversation"]["id"]: c for c in fresh["conversations"]}
     assert set(by_id) == {direct, group}
     assert by_id[direct]["messages"] == sent
@@ -265,10 +266,12 @@ async def test_sync_since_accepts_any_rfc3339_time(
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
     message = await api.sent(alice, cid)
+    path = f"/v1/conversations/{cid}/messages/{message['id']}"
+    edited = (await api.patch(alice, path, json={"text": "changed"})).json()
     result = await sync(client, bob.id, cursors={cid: 1}, since=since)
-    # Everything happened after 2024: the held message comes back as current state.
+    # Everything happened after 2024: the held message, edited since, comes back as it is now.
     assert [c["conversation"]["id"] for c in result["conversations"]] == [cid]
-    assert result["conversations"][0]["messages"] == [message]
+    assert result["conversations"][0]["messages"] == [edited]
     assert datetime.fromisoformat(result["synced_at"]) <= datetime.now(UTC)
 
 
