@@ -74,7 +74,7 @@ class Rabbit:
 
 
 # The durable queues the services declare under their NAMESPACE (each also has a `.dead` one).
-SERVICE_QUEUES = ("gateway.events", "message.commands", "message.users")
+SERVICE_QUEUES = ("gateway.events", "message.commands", "message.reads", "message.users")
 
 
 def remove_service_namespace(amqp_url: str, namespace: str) -> None:
