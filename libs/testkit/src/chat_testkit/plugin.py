@@ -6,8 +6,8 @@ in any order. `service_env` is the environment a service under test needs,
 `start_service` runs one as a subprocess and `start_stack` the whole system
 (`chat_testkit.stack`); the `module_` variants live as long as a test module.
 `stack`, `api` and `stored` are one stack per test module, its REST client and
-its database; a suite
-shapes that stack by overriding `stack_gateways` and `stack_extra`.
+its database; a suite shapes that stack by overriding `stack_gateways` and
+`stack_extra`.
 """
 
 from __future__ import annotations
@@ -145,8 +145,8 @@ class Launcher:
             process.stop(timeout=15)
         for stack in self.stacks:
             stack.stop()
-        if self.processes or self.stacks:
-            remove_service_namespace(self.env["AMQP_URL"], self.env["NAMESPACE"])
+        # Also after a start that failed: what it declared before failing stays otherwise.
+        remove_service_namespace(self.env["AMQP_URL"], self.env["NAMESPACE"])
 
 
 @contextlib.contextmanager
