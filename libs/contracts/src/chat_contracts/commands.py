@@ -40,6 +40,9 @@ class Command(ClosedModel, Generic[R]):
 
     name: ClassVar[str]
     reply: ClassVar[type[Reply]]
+    # The queue it travels on, after the namespace: writes and catch-up reads never wait
+    # on each other.
+    queue: ClassVar[str] = "message.reads"
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -58,6 +61,7 @@ class SendMessage(Command[MessageSent]):
     """Store a message (or find the one this `client_msg_id` already stored)."""
 
     name = "message.send"
+    queue = "message.commands"
     sender_id: Id
     request: SendMessagePayload
 
@@ -70,6 +74,7 @@ class MoveCursor(Command[CursorMoved]):
     """Move a member's delivered or read cursor forward (never back)."""
 
     name = "cursor.move"
+    queue = "message.commands"
     user_id: Id
     conversation_id: Id
     seq: Seq

@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
+    TIMEOUT = "timeout"
     INTERNAL = "internal"
 
 
@@ -43,6 +44,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.TIMEOUT: 504,
     ErrorCode.INTERNAL: 500,
 }
 
@@ -153,3 +155,8 @@ def unavailable(message: str, retry_after: float | None = None) -> ApiError:
     """Nothing was done; safe to retry (after `retry_after` seconds, when given)."""
     details = None if retry_after is None else {"retry_after": _whole_seconds(retry_after)}
     return ApiError(ErrorCode.UNAVAILABLE, message, details)
+
+
+def timed_out(message: str = "No answer in time; the outcome is unknown.") -> ApiError:
+    """The request may or may not have been carried out: retry it as it was (idempotently)."""
+    return ApiError(ErrorCode.TIMEOUT, message)

@@ -14,9 +14,23 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from chat_contracts.errors import ApiError, ErrorCode
+from prometheus_client import Counter
+
+from chat_contracts.errors import ApiError, ErrorCode, timed_out, unavailable
+from chat_platform.deadlines import current_deadline, expired
 
 log = logging.getLogger(__name__)
+
+OVERFLOWED = Counter(
+    "chat_group_commit_overflow_total",
+    "Requests refused at once because too many were waiting to be written.",
+    ["writer"],
+)
+EXPIRED = Counter(
+    "chat_group_commit_expired_total",
+    "Requests dropped unwritten because their deadline passed while they waited.",
+    ["writer"],
+)
 
 Req = TypeVar("Req")
 Res = TypeVar("Res")
@@ -29,14 +43,18 @@ WriteBatch = Callable[[list[Req]], Awaitable[Sequence[Res | Exception]]]
 class _Pending(Generic[Req, Res]):
     request: Req
     future: asyncio.Future[Res]
+    deadline: float | None
     queued_at: float = field(default_factory=time.perf_counter)
 
 
 class GroupCommit(Generic[Req, Res]):
     """Runs `write_batch` over everything waiting, `max_batch` at a time.
 
-    If a batch fails as a whole, nothing of it was stored: each of its requests
-    is answered `unavailable` (retrying is safe).
+    At most `max_waiting` requests wait: beyond, a request is answered
+    `unavailable` at once. A request whose deadline (the command's, see
+    `deadlines`) passed while it waited is dropped unwritten. If a batch fails as
+    a whole, nothing of it was stored: each of its requests is answered
+    `unavailable` (retrying is safe).
     """
 
     def __init__(
@@ -45,12 +63,14 @@ class GroupCommit(Generic[Req, Res]):
         *,
         name: str,
         max_batch: int,
+        max_waiting: int,
         failure_message: str,
         on_written: Callable[[float], None] | None = None,
     ) -> None:
         self.write_batch = write_batch
         self.name = name
         self.max_batch = max_batch
+        self.max_waiting = max_waiting
         self.failure_message = failure_message
         self.on_written = on_written
         self._queue: list[_Pending[Req, Res]] = []
@@ -61,8 +81,11 @@ class GroupCommit(Generic[Req, Res]):
     async def submit(self, request: Req) -> Res:
         if self._closing:
             raise ApiError(ErrorCode.UNAVAILABLE, "The service is shutting down; retry.")
+        if len(self._queue) >= self.max_waiting:
+            OVERFLOWED.labels(self.name).inc()
+            raise unavailable("The service is busy; retry shortly.", retry_after=1)
         future: asyncio.Future[Res] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(request, future))
+        self._queue.append(_Pending(request, future, current_deadline.get()))
         self._wakeup.set()
         return await future
 
@@ -73,9 +96,9 @@ class GroupCommit(Generic[Req, Res]):
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 while self._queue:
-                    batch = self._queue[: self.max_batch]
-                    self._queue = self._queue[self.max_batch :]
-                    await self._write(batch)
+                    batch = self._take_batch()
+                    if batch:
+                        await self._write(batch)
                 if self._closing:
                     return
         finally:
@@ -86,6 +109,20 @@ class GroupCommit(Generic[Req, Res]):
         self._closing = True
         self._wakeup.set()
         await self._stopped.wait()
+
+    def _take_batch(self) -> list[_Pending[Req, Res]]:
+        """The next batch, without the requests whose caller stopped waiting."""
+        batch = self._queue[: self.max_batch]
+        self._queue = self._queue[self.max_batch :]
+        live = []
+        for pending in batch:
+            if expired(pending.deadline):
+                EXPIRED.labels(self.name).inc()
+                if not pending.future.done():
+                    pending.future.set_exception(timed_out("Dropped unwritten past its deadline."))
+            else:
+                live.append(pending)
+        return live
 
     async def _write(self, batch: list[_Pending[Req, Res]]) -> None:
         try:

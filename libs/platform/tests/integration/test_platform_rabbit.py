@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import aio_pika
@@ -230,6 +231,7 @@ class Echo(Command[Echoed]):
     """A command of these tests only: the server answers with what it was sent."""
 
     name = "test.echo"
+    queue = "test.commands"
     text: str = ""
     n: int = 0
     delay: float = 0.0
@@ -237,16 +239,17 @@ class Echo(Command[Echoed]):
 
 class Launch(Command[Echoed]):
     name = "test.launch"
+    queue = "test.commands"
 
 
 async def start_commands(
     broker: Broker, rabbit: Rabbit, handlers: CommandHandlers, **options: Any
 ) -> tuple[CommandServer, CommandClient]:
-    queue = f"{rabbit.namespace}.commands"
+    queue = f"{rabbit.namespace}.{Echo.queue}"
     rabbit.queues.append(queue)
     server = CommandServer(broker, queue, handlers, **options)
     await server.start()
-    client = CommandClient(broker, queue, timeout=3)
+    client = CommandClient(broker, rabbit.namespace, timeout=3)
     await client.start()
     return server, client
 
@@ -305,23 +308,58 @@ async def test_a_request_that_does_not_parse_is_a_validation_error(
     server, _ = await start_commands(broker, rabbit, answering(record))
     for body in (b'{"text": 5}', b'{"text": "x", "extra": 1}', b"{not json", b"\xff\xfe", b"[]"):
         answer = await raw_call(rabbit, server.queue_name, Echo.name, body)
+        assert answer is not None
         assert answer["ok"] is False
         assert answer["error"]["code"] == "validation_error", (body, answer)
     assert handled == []
 
 
-async def raw_call(rabbit: Rabbit, queue: str, name: str, body: bytes) -> dict[str, Any]:
-    """A command sent by hand, to see what the server answers to bytes no client would send."""
+async def raw_call(
+    rabbit: Rabbit, queue: str, name: str, body: bytes, *, wait: float = 5.0, **headers: Any
+) -> dict[str, Any] | None:
+    """A command sent by hand, to see what the server does with what no client would send;
+    None when no answer came within `wait` seconds."""
     channel = await rabbit.connection.channel()
     replies = await channel.declare_queue(exclusive=True, auto_delete=True)
     await channel.default_exchange.publish(
-        aio_pika.Message(body, type=name, correlation_id="c", reply_to=replies.name),
+        aio_pika.Message(
+            body, type=name, correlation_id="c", reply_to=replies.name, headers=headers
+        ),
         routing_key=queue,
     )
-    message = await rabbit.get_from(replies)
-    await channel.close()
+    try:
+        message = await rabbit.get_from(replies, timeout=wait)
+    except AssertionError:  # how get_from says that nothing came
+        return None
+    finally:
+        await channel.close()
     answer: dict[str, Any] = json.loads(message.body)
     return answer
+
+
+async def test_a_command_past_its_deadline_is_dropped_unprocessed(
+    broker: Broker, rabbit: Rabbit
+) -> None:
+    handled: list[Echo] = []
+
+    async def record(command: Echo) -> Echoed:
+        handled.append(command)
+        return Echoed(text=command.text, n=command.n)
+
+    server, client = await start_commands(broker, rabbit, answering(record))
+    body = Echo(text="late").model_dump_json().encode()
+    past = int((time.time() - 1) * 1000)
+    late = await raw_call(
+        rabbit, server.queue_name, Echo.name, body, wait=1.0, **{"x-deadline-ms": past}
+    )
+    assert late is None
+    future = int((time.time() + 30) * 1000)
+    in_time = await raw_call(
+        rabbit, server.queue_name, Echo.name, body, **{"x-deadline-ms": future}
+    )
+    assert in_time == {"ok": True, "result": {"text": "late", "n": 0}}
+    assert [c.text for c in handled] == ["late"]
+    assert (await client.call(Echo(text="typed"))).text == "typed"
 
 
 async def test_unexpected_handler_errors_are_internal_and_say_nothing(
@@ -337,7 +375,7 @@ async def test_unexpected_handler_errors_are_internal_and_say_nothing(
     assert "secret" not in unexpected.value.message
 
 
-async def test_no_server_means_unavailable_after_the_timeout(
+async def test_no_answer_in_time_is_a_timeout_as_the_outcome_is_unknown(
     broker: Broker, rabbit: Rabbit
 ) -> None:
     client = CommandClient(broker, f"{rabbit.namespace}.nobody-listens", timeout=0.3)
@@ -346,24 +384,26 @@ async def test_no_server_means_unavailable_after_the_timeout(
     started = loop.time()
     with pytest.raises(ApiError) as caught:
         await client.call(Echo(text="hi"))
-    assert caught.value.code is ErrorCode.UNAVAILABLE
+    assert caught.value.code is ErrorCode.TIMEOUT
+    assert caught.value.status == 504
     assert 0.25 <= loop.time() - started < 2
 
 
-async def test_slow_server_means_unavailable_and_its_late_reply_is_ignored(
+async def test_slow_server_means_timeout_and_its_late_reply_is_ignored(
     broker: Broker, rabbit: Rabbit
 ) -> None:
     _, client = await start_commands(broker, rabbit, answering(echo))
     with pytest.raises(ApiError) as caught:
         await client.call(Echo(delay=0.5, n=1), timeout=0.1)
-    assert caught.value.code is ErrorCode.UNAVAILABLE
+    assert caught.value.code is ErrorCode.TIMEOUT
     await asyncio.sleep(0.5)
     assert (await client.call(Echo(n=2))).n == 2
 
 
 async def test_client_that_never_attached_is_unavailable_at_once(amqp_url: str) -> None:
     broker = Broker(amqp_url, "unused.events", name="never-started")
-    client = CommandClient(broker, "unused.commands")
+    client = CommandClient(broker, "unused")
     with pytest.raises(ApiError) as caught:
         await client.call(Echo())
     assert caught.value.code is ErrorCode.UNAVAILABLE
+    assert caught.value.details == {"retry_after": 1}

@@ -73,9 +73,7 @@ class GatewayApp:
             settings.amqp_url.get_secret_value(), settings.events_exchange, name="chat-gateway"
         )
         commands = CommandClient(
-            broker,
-            settings.queue_name("message.commands"),
-            timeout=settings.command_timeout_seconds,
+            broker, settings.namespace, timeout=settings.command_timeout_seconds
         )
         realtime = Realtime.build(
             settings,

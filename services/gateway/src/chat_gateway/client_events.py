@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from chat_contracts.commands import CursorKind, MoveCursor, SendMessage, Sync, UserContacts
-from chat_contracts.errors import ApiError, ErrorCode, unavailable
+from chat_contracts.errors import ApiError, ErrorCode
 from chat_contracts.socket import (
     AuthRefreshPayload,
     CursorPayload,
@@ -29,23 +29,13 @@ class ClientEvents:
     verifier: TokenVerifier
     typing: TypingSignals
     command_timeout: float
-    # Sends waiting for the message service; beyond it a send is refused at once.
-    max_sends_in_flight: int
-    _sends_in_flight: int = field(default=0, init=False)
+    # A send not answered by then is answered `timeout` (retry with the same client_msg_id).
+    send_timeout: float
 
     async def send_message(self, c: Connection, p: SendMessagePayload) -> dict[str, Any]:
-        if self._sends_in_flight >= self.max_sends_in_flight:
-            # Overloaded: a fast answer the client can retry beats a send that waits behind
-            # seconds of queued work and times out anyway.
-            metrics.SHED_SENDS.inc()
-            raise unavailable("The service is busy; retry shortly.", retry_after=1)
-        self._sends_in_flight += 1
-        try:
-            sent = await self.commands.call(
-                SendMessage(sender_id=c.user_id, request=p), timeout=self.command_timeout
-            )
-        finally:
-            self._sends_in_flight -= 1
+        sent = await self.commands.call(
+            SendMessage(sender_id=c.user_id, request=p), timeout=self.send_timeout
+        )
         self.typing.sent(c, p.conversation_id)
         return {"message": sent.message.model_dump(mode="json")}
 

@@ -46,6 +46,38 @@ class RedisWarnings:
 
 
 @dataclass
+class Lane:
+    """Events of one kind that each socket has handled one after the other, in arrival order.
+
+    How many may wait (queued behind the socket's earlier ones, or forwarded and not yet
+    answered) is bounded per socket and in all: past either bound an event is answered
+    `unavailable` at once, so that waiting never grows without limit.
+    """
+
+    per_socket: int
+    total: int
+    order: KeyedSequencer = field(default_factory=KeyedSequencer)
+    waiting: int = 0
+    waiting_by_sid: dict[str, int] = field(default_factory=dict)
+
+    def admit(self, sid: str) -> bool:
+        held = self.waiting_by_sid.get(sid, 0)
+        if self.waiting >= self.total or held >= self.per_socket:
+            return False
+        self.waiting += 1
+        self.waiting_by_sid[sid] = held + 1
+        return True
+
+    def release(self, sid: str) -> None:
+        self.waiting -= 1
+        held = self.waiting_by_sid[sid] - 1
+        if held:
+            self.waiting_by_sid[sid] = held
+        else:
+            del self.waiting_by_sid[sid]
+
+
+@dataclass
 class Dispatcher:
     """Wraps handlers into Socket.IO event handlers; counts what is in flight for draining."""
 
@@ -59,26 +91,35 @@ class Dispatcher:
     in_flight: int = field(default=0, init=False)
     # Set while no event is being handled: draining waits for it.
     idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-    _device_order: KeyedSequencer = field(default_factory=KeyedSequencer, init=False)
 
     def __post_init__(self) -> None:
         self.idle.set()
 
     def event(
-        self, name: str, model: type[BaseModel], handler: Handler, *, ordered: bool = False
+        self, name: str, model: type[BaseModel], handler: Handler, *, lane: Lane | None = None
     ) -> SocketHandler:
         """The Socket.IO handler of one client event.
 
-        `ordered`: one device's events of this kind are handled one after the other, in
+        With a `lane`, one device's events of this kind are handled one after the other, in
         the order the device sent them (the library runs each event in a task of its own,
-        so two quick sends could otherwise be stored the other way round).
+        so two quick sends could otherwise be stored the other way round), within its bounds.
         """
 
         async def on_event(sid: str, *args: Any) -> dict[str, Any]:
-            if ordered:
-                # Nothing is awaited before this: the sequencer relies on arrival order.
-                return await self._device_order.run(sid, lambda: handle(sid, *args))
-            return await handle(sid, *args)
+            if lane is None:
+                return await handle(sid, *args)
+            # Nothing is awaited before the sequencer: it relies on arrival order.
+            if not lane.admit(sid):
+                metrics.EVENTS.labels("in", name).inc()
+                metrics.SHED_SENDS.inc()
+                metrics.ERRORS.labels(name, ErrorCode.UNAVAILABLE.value).inc()
+                # A fast answer the client can retry beats one that waits behind seconds
+                # of queued work and times out anyway.
+                return unavailable("The service is busy; retry shortly.", retry_after=1).ack()
+            try:
+                return await lane.order.run(sid, lambda: handle(sid, *args))
+            finally:
+                lane.release(sid)
 
         async def handle(sid: str, *args: Any) -> dict[str, Any]:
             metrics.EVENTS.labels("in", name).inc()

@@ -22,7 +22,7 @@ from chat_contracts.socket import (
 )
 from chat_gateway.client_events import ClientEvents
 from chat_gateway.connections import LocalConnections
-from chat_gateway.dispatch import Dispatcher, Handler
+from chat_gateway.dispatch import Dispatcher, Handler, Lane
 from chat_gateway.lifecycle import Lifecycle
 from chat_gateway.presence import Presence
 from chat_gateway.settings import GatewaySettings
@@ -39,6 +39,7 @@ class Realtime:
     lifecycle: Lifecycle
     events: ClientEvents
     typing: TypingSignals
+    sends: Lane
 
     @classmethod
     def build(
@@ -86,9 +87,10 @@ class Realtime:
             verifier,
             typing,
             command_timeout=s.command_timeout_seconds,
-            max_sends_in_flight=s.max_sends_in_flight,
+            send_timeout=s.send_timeout_seconds,
         )
-        return cls(connections, dispatcher, lifecycle, events, typing)
+        sends = Lane(per_socket=s.max_sends_per_socket, total=s.max_sends_in_flight)
+        return cls(connections, dispatcher, lifecycle, events, typing, sends)
 
     def register(self, sio: socketio.AsyncServer) -> None:
         sio.on("connect", self.lifecycle.on_connect)
@@ -103,6 +105,6 @@ class Realtime:
             "auth:refresh": (AuthRefreshPayload, self.events.auth_refresh),
         }
         for name, (model, handler) in handlers.items():
-            ordered = name == "message:send"
-            sio.on(name, self.dispatcher.event(name, model, handler, ordered=ordered))
+            lane = self.sends if name == "message:send" else None
+            sio.on(name, self.dispatcher.event(name, model, handler, lane=lane))
         sio.on("*", self.dispatcher.unknown)

@@ -32,9 +32,13 @@ class GatewaySettings(PlatformSettings):
     rate_other_burst: int = 100
     # Above this many ephemeral emits in flight, typing signals are dropped first.
     ephemeral_inflight_max: int = 500
-    # Sends waiting for the message service, per instance. Beyond it a send is answered
-    # `unavailable` (with retry_after) at once instead of queueing behind seconds of work.
+    # Sends waiting on one instance (queued behind a device's earlier sends, or forwarded
+    # to the message service and not yet answered), in all and per socket. Beyond either a
+    # send is answered `unavailable` (with retry_after) at once instead of queueing.
     max_sends_in_flight: int = 128
+    max_sends_per_socket: int = 64
+    # A send the message service has not answered by then is answered `timeout`.
+    send_timeout_seconds: float = 5.0
 
     @property
     def socket_cors_origin_list(self) -> list[str]:

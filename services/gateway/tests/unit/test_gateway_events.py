@@ -179,6 +179,7 @@ async def test_sync_forwards_only_what_the_client_gave() -> None:
         "conversations": [],
         "removed_conversation_ids": ["c9"],
         "synced_at": "2026-01-01T00:00:00.123000Z",
+        "complete": True,
     }
     h.commands.replies["sync"] = answer
     ack = await h.event("sync", "s1", {"cursors": {"c1": 3}, "since": "2026-01-01T00:00:00Z"})
@@ -262,3 +263,41 @@ async def test_without_redis_sends_go_through_unlimited_and_presence_is_unavaila
     warnings = [r for r in caplog.records if r.getMessage() == "redis unavailable"]
     assert len(warnings) == 1
     assert warnings[0].exc_info is None
+
+
+async def test_sends_waiting_are_bounded_per_socket_and_in_all_and_past_it_refused_at_once() -> (
+    None
+):
+    h = Harness(max_sends_per_socket=2, max_sends_in_flight=3)
+    h.connect("s1", "u1")
+    h.connect("s2", "u2")
+    gate = asyncio.Event()
+
+    async def slow(payload: dict[str, Any]) -> dict[str, Any]:
+        await gate.wait()
+        return {"message": message_json(payload["request"]["client_msg_id"]), "created": True}
+
+    h.commands.replies["message.send"] = slow
+
+    def send(sid: str, key: str) -> asyncio.Task[Any]:
+        body = {"conversation_id": "c1", "client_msg_id": key, "text": "x"}
+        return asyncio.create_task(h.event("message:send", sid, body))
+
+    waiting = [send("s1", "a"), send("s1", "b")]
+    await asyncio.sleep(0)
+    over_socket = await send("s1", "c")
+    waiting.append(send("s2", "d"))
+    await asyncio.sleep(0)
+    over_all = await send("s2", "e")
+    for refused in (over_socket, over_all):
+        assert refused["ok"] is False
+        assert refused["error"]["code"] == "unavailable"
+        assert refused["error"]["details"] == {"retry_after": 1}
+    # Only one of s1's sends reached the message service: the other waits its turn.
+    assert [p["request"]["client_msg_id"] for _, p in h.commands.calls] == ["a", "d"]
+    gate.set()
+    answered = await asyncio.gather(*waiting)
+    assert [a["message"]["id"] for a in answered] == ["a", "b", "d"]
+    assert h.realtime.sends.waiting == 0
+    assert h.realtime.sends.waiting_by_sid == {}
+    assert (await send("s1", "f"))["ok"] is True

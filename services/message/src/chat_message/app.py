@@ -68,8 +68,18 @@ def create_app(settings: MessageSettings) -> FastAPI:
         outbox = Outbox(db["outbox"], broker)
         transactions = Transactions(sessions.start, outbox)
 
-        send_writer = SendWriter(store, transactions, max_batch=settings.send_batch_max)
-        cursor_writer = CursorWriter(store, transactions)
+        send_writer = SendWriter(
+            store,
+            transactions,
+            max_batch=settings.send_batch_max,
+            max_waiting=settings.max_waiting_writes,
+        )
+        cursor_writer = CursorWriter(
+            store,
+            transactions,
+            max_batch=settings.cursor_batch_max,
+            max_waiting=settings.max_waiting_writes,
+        )
         services = MessageServices(
             conversations=Conversations(
                 store, transactions, max_group_members=settings.max_group_members
@@ -92,8 +102,12 @@ def create_app(settings: MessageSettings) -> FastAPI:
                 store, AsyncGridFSBucket(db), max_bytes=settings.max_attachment_bytes
             ),
         )
-        commands = CommandServer(
-            broker, settings.queue_name("message.commands"), command_handlers(services, store)
+        handlers = command_handlers(services, store)
+        # Writes and catch-up reads on queues of their own: a reconnect storm's syncs never
+        # hold up sends.
+        writes = CommandServer(broker, settings.queue_name("message.commands"), handlers)
+        reads = CommandServer(
+            broker, settings.queue_name("message.reads"), handlers, prefetch=settings.read_prefetch
         )
         users = Consumer(broker, users_consumer(store, settings.queue_name("message.users")))
 
@@ -102,12 +116,15 @@ def create_app(settings: MessageSettings) -> FastAPI:
             background.run(sessions.run_forever(), "transaction-sessions")
             background.run(send_writer.run(), "send-writer")
             background.run(cursor_writer.run(), "cursor-writer")
-            await commands.start()
+            await writes.start()
+            await reads.start()
             await users.start()
             await broker.start()
             await keys.refresh()
             health.add("mongodb", mongo_check(mongo))
             health.add("rabbitmq", broker.check)
+            # Without the keys every request would be refused as unauthorized: not ready.
+            health.add("jwks", keys.check)
             background.run(outbox.relay_forever(), "outbox-relay")
             app.state.services = services
             app.state.token_verifier = TokenVerifier(
@@ -118,7 +135,8 @@ def create_app(settings: MessageSettings) -> FastAPI:
                 yield
             finally:
                 health.draining = True
-                await commands.stop()
+                await writes.stop()
+                await reads.stop()
                 await users.stop()
                 await send_writer.stop()
                 await cursor_writer.stop()

@@ -11,6 +11,13 @@ class MessageSettings(PlatformSettings):
     max_group_members: int = 256
     max_attachments_per_message: int = 10
     send_batch_max: int = 256
+    cursor_batch_max: int = 512
+    # Writes waiting for their group commit; beyond it a write is answered `unavailable` at
+    # once rather than queued behind seconds of work.
+    max_waiting_writes: int = 4096
+    # Catch-up reads (sync, member lookups) handled at once per instance; each sync can be
+    # large, so fewer than the writes' command prefetch.
+    read_prefetch: int = 32
     sync_messages_per_conversation: int = 100
     sync_max_conversations: int = 200
     # One sync answer carries at most this many messages and bytes of them (CONTRACT §7.1).

@@ -15,6 +15,7 @@ import pytest_asyncio
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from chat_contracts.commands import (
+    COMMANDS,
     ConversationMembers,
     MoveCursor,
     Sync,
@@ -32,11 +33,14 @@ pytestmark = pytest.mark.usefixtures("service_log_clean")
 
 
 class RawCommands:
-    """Commands sent by hand, the way `CommandClient` sends them, to see the wire format."""
+    """Commands sent by hand, the way `CommandClient` sends them, to see the wire format.
 
-    def __init__(self, connection: AbstractRobustConnection, queue: str) -> None:
+    A command the contracts name goes to its own queue; any other to the writes' queue.
+    """
+
+    def __init__(self, connection: AbstractRobustConnection, namespace: str) -> None:
         self.connection = connection
-        self.queue = queue
+        self.namespace = namespace
         self.replies: dict[str, asyncio.Future[AbstractIncomingMessage]] = {}
 
     async def start(self) -> None:
@@ -61,10 +65,15 @@ class RawCommands:
                 correlation_id=correlation_id,
                 reply_to=self.reply_queue.name,
             ),
-            routing_key=self.queue,
+            routing_key=f"{self.namespace}.{queue_of(name)}",
         )
         reply = await asyncio.wait_for(future, 10)
         return reply, json.loads(reply.body)
+
+
+def queue_of(name: str) -> str:
+    command = COMMANDS.get(name)
+    return command.queue if command is not None else "message.commands"
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -72,7 +81,7 @@ async def raw(
     module_service_env: dict[str, str], message_service: ServiceProcess
 ) -> AsyncIterator[RawCommands]:
     connection = await aio_pika.connect_robust(module_service_env["AMQP_URL"])
-    commands = RawCommands(connection, f"{module_service_env['NAMESPACE']}.message.commands")
+    commands = RawCommands(connection, module_service_env["NAMESPACE"])
     await commands.start()
     yield commands
     await connection.close()
@@ -84,7 +93,7 @@ async def client(
 ) -> AsyncIterator[CommandClient]:
     env = module_service_env
     broker = Broker(env["AMQP_URL"], f"{env['NAMESPACE']}.events", name="message-tests")
-    commands = CommandClient(broker, f"{env['NAMESPACE']}.message.commands", timeout=10)
+    commands = CommandClient(broker, env["NAMESPACE"], timeout=10)
     await commands.start()
     await broker.start()
     yield commands

@@ -30,7 +30,7 @@ async def client(
 ) -> AsyncIterator[CommandClient]:
     env = module_service_env
     broker = Broker(env["AMQP_URL"], f"{env['NAMESPACE']}.events", name="sync-page-tests")
-    commands = CommandClient(broker, f"{env['NAMESPACE']}.message.commands", timeout=10)
+    commands = CommandClient(broker, env["NAMESPACE"], timeout=10)
     await commands.start()
     await broker.start()
     yield commands

@@ -19,9 +19,14 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 from pydantic import ValidationError
 
 from chat_contracts.commands import Answer, Command, Reply
-from chat_contracts.errors import ApiError, ErrorCode, invalid_payload
+from chat_contracts.errors import ApiError, ErrorCode, invalid_payload, timed_out, unavailable
 from chat_platform.amqp.broker import Broker
 from chat_platform.amqp.worker import CONSUMED, HANDLE_SECONDS, QueueWorker
+from chat_platform.deadlines import current_deadline, expired
+
+# Epoch milliseconds, an integer: AMQP tables may carry floats in single precision, which
+# at today's epoch is off by minutes.
+DEADLINE_HEADER = "x-deadline-ms"
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +72,18 @@ class CommandServer(QueueWorker):
         return queue
 
     async def handle(self, message: AbstractIncomingMessage) -> None:
-        answer = await self._answer(message)
+        raw_deadline = (message.headers or {}).get(DEADLINE_HEADER)
+        deadline = raw_deadline / 1000 if isinstance(raw_deadline, int) else None
+        if expired(deadline):
+            # The caller stopped waiting: doing the work now would answer nobody.
+            CONSUMED.labels(self.queue_name, "expired").inc()
+            await message.ack()
+            return
+        token = current_deadline.set(deadline)
+        try:
+            answer = await self._answer(message)
+        finally:
+            current_deadline.reset(token)
         if message.reply_to and self.channel is not None:
             await self.channel.default_exchange.publish(
                 aio_pika.Message(
@@ -107,11 +123,15 @@ class CommandServer(QueueWorker):
 
 
 class CommandClient:
-    """Sends commands and awaits their replies on a private, exclusive reply queue."""
+    """Sends commands and awaits their replies on a private, exclusive reply queue.
 
-    def __init__(self, broker: Broker, queue: str, *, timeout: float = 10.0) -> None:
+    Each command goes to `<namespace>.<its queue>`. It carries its deadline: past
+    it the server drops it unprocessed, and the caller has its answer already.
+    """
+
+    def __init__(self, broker: Broker, namespace: str, *, timeout: float = 10.0) -> None:
         self.broker = broker
-        self.queue_name = queue
+        self.namespace = namespace
         self.timeout = timeout
         self._channel: AbstractRobustChannel | None = None
         self._reply_queue: AbstractQueue | None = None
@@ -134,30 +154,38 @@ class CommandClient:
             future.set_result(message.body)
 
     async def call(self, command: Command[R], *, timeout: float | None = None) -> R:
-        """The command's typed reply; raises ApiError (`unavailable` if no answer came)."""
+        """The command's typed reply, or ApiError: the service's own error, `unavailable`
+        when the command could not be sent (nothing happened), `timeout` when no answer
+        came in time (the outcome is unknown)."""
         timeout = timeout or self.timeout
         if self._channel is None or self._reply_queue is None or not self.broker.connected:
-            raise ApiError(ErrorCode.UNAVAILABLE, "The message service is unreachable.")
+            raise unavailable("The message service is unreachable; retry.", retry_after=1)
         correlation_id = uuid.uuid4().hex
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
         try:
-            await self._channel.default_exchange.publish(
-                aio_pika.Message(
-                    command.model_dump_json().encode(),
-                    content_type="application/json",
-                    type=command.name,
-                    correlation_id=correlation_id,
-                    reply_to=self._reply_queue.name,
-                    expiration=timeout,
-                ),
-                routing_key=self.queue_name,
-            )
-            body = await asyncio.wait_for(future, timeout)
-        except Exception as exc:
-            raise ApiError(
-                ErrorCode.UNAVAILABLE, "The message service did not answer in time."
-            ) from exc
+            try:
+                await asyncio.wait_for(
+                    self._channel.default_exchange.publish(
+                        aio_pika.Message(
+                            command.model_dump_json().encode(),
+                            content_type="application/json",
+                            type=command.name,
+                            correlation_id=correlation_id,
+                            reply_to=self._reply_queue.name,
+                            expiration=timeout,
+                            headers={DEADLINE_HEADER: int((time.time() + timeout) * 1000)},
+                        ),
+                        routing_key=f"{self.namespace}.{command.queue}",
+                    ),
+                    timeout,
+                )
+            except Exception as exc:
+                raise unavailable("The message service is unreachable; retry.", 1) from exc
+            try:
+                body = await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                raise timed_out("The message service did not answer in time.") from None
         finally:
             self._pending.pop(correlation_id, None)
         answer = _answer_model(type(command).reply).model_validate_json(body)

@@ -32,13 +32,16 @@ BATCH_SIZE = Histogram(
 class CursorWriter:
     """Moves cursors in batches; `run()` must run (in the service's task group) while in use."""
 
-    def __init__(self, store: Store, transactions: Transactions, *, max_batch: int = 512) -> None:
+    def __init__(
+        self, store: Store, transactions: Transactions, *, max_batch: int, max_waiting: int
+    ) -> None:
         self.store = store
         self.transactions = transactions
         self._group = GroupCommit(
             self._write_batch,
             name="cursor-writer",
             max_batch=max_batch,
+            max_waiting=max_waiting,
             failure_message="The cursor could not be stored; retry.",
         )
 

@@ -66,13 +66,16 @@ class ConversationVanished(Exception):
 class SendWriter:
     """Writes sends in batches; `run()` must run (in the service's task group) while in use."""
 
-    def __init__(self, store: Store, transactions: Transactions, *, max_batch: int) -> None:
+    def __init__(
+        self, store: Store, transactions: Transactions, *, max_batch: int, max_waiting: int
+    ) -> None:
         self.store = store
         self.transactions = transactions
         self._group = GroupCommit(
             self._write_batch,
             name="send-writer",
             max_batch=max_batch,
+            max_waiting=max_waiting,
             failure_message="The message could not be stored; retry.",
             on_written=SEND_SECONDS.observe,
         )
