@@ -23,6 +23,8 @@ class PlatformSettings(BaseSettings):
     mongodb_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
     mongodb_db: str = "chat"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Connections one process holds to Redis; a burst beyond waits for one to come free.
+    redis_max_connections: int = 64
     amqp_url: SecretStr = SecretStr(DEV_AMQP_URL)
     auth_url: str = "http://127.0.0.1:8001"
     namespace: str = Field(default="chat", pattern=r"^[a-z0-9_.-]{1,64}$")

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from chat_auth.context import AuthContext
 from chat_auth.keys import load_signing_key
@@ -30,6 +29,7 @@ from chat_platform.health import Health
 from chat_platform.jwt import StaticKeys, TokenVerifier
 from chat_platform.mongo import Index, create_mongo_client, ensure_indexes, mongo_check
 from chat_platform.outbox import Outbox
+from chat_platform.redis_client import create_redis
 from chat_platform.transactions import Transactions
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def create_app(settings: AuthSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mongo = create_mongo_client(settings.mongodb_url, app_name="chat-auth")
         db = mongo[settings.mongodb_db]
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        redis = create_redis(settings.redis_url, max_connections=settings.redis_max_connections)
         broker = Broker(
             settings.amqp_url.get_secret_value(), settings.events_exchange, name="chat-auth"
         )

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 import httpx
 import socketio
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from chat_gateway import metrics
 from chat_gateway.fanout import Fanout
@@ -25,6 +24,7 @@ from chat_platform.background import background_tasks
 from chat_platform.health import Health
 from chat_platform.jwt import JwksKeys, TokenVerifier
 from chat_platform.ratelimit import TokenBuckets
+from chat_platform.redis_client import create_redis
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class GatewayApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: FastAPI) -> AsyncIterator[None]:
         settings = self.settings
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        redis = create_redis(settings.redis_url, max_connections=settings.redis_max_connections)
         http = httpx.AsyncClient()
         keys = JwksKeys(f"{settings.auth_url.rstrip('/')}/.well-known/jwks.json", http)
         broker = Broker(
