@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import signal
 import struct
+import subprocess
+import time
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
@@ -12,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, WebSocketRoute, expect
 
+from chat_testkit import port_open
 from chat_testkit.api import PASSWORD
 
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
@@ -141,25 +147,47 @@ OpenClient = Callable[..., Awaitable[Client]]
 
 
 @dataclass
-class SendInterceptor:
-    """Sits on a page's Socket.IO WebSocket and spoils the next `message:send`.
+class SocketTap:
+    """Sits on a page's Socket.IO WebSocket: spoils the next `message:send`, holds back events.
 
     `fail_next()`: the send never reaches the server and the page gets an
-    error acknowledgement. `lose_next_ack()`: the send reaches the server,
-    but the page gets an error acknowledgement first, as if the real one were
-    lost. `client_msg_ids` records every send the page made.
+    `unavailable` acknowledgement. `lose_next_ack()`: the send reaches the
+    server, but the page gets an `unavailable` acknowledgement first, as if
+    the real one were lost. `time_out_next(stored=...)`: the page gets a
+    `timeout` acknowledgement, the send having reached the server or not.
+    `hold_back(event)`: from then on the server's `event` frames never reach
+    the page, as if live delivery had failed. Records every send's
+    client_msg_id, every event the server pushed (held back or not), and how
+    many connections the page opened.
     """
 
-    mode: str = "pass"
     client_msg_ids: list[str] = field(default_factory=list)
+    server_events: list[tuple[str, Any]] = field(default_factory=list)
+    held_back: set[str] = field(default_factory=set)
+    connections: int = 0
+    _next_send: tuple[str, bool] | None = None  # (error code answered, forwarded to the server)
 
     def fail_next(self) -> None:
-        self.mode = "fail"
+        self._next_send = ("unavailable", False)
 
     def lose_next_ack(self) -> None:
-        self.mode = "lose_ack"
+        self._next_send = ("unavailable", True)
+
+    def time_out_next(self, *, stored: bool) -> None:
+        self._next_send = ("timeout", stored)
+
+    def hold_back(self, event: str) -> None:
+        self.held_back.add(event)
+
+    def release(self) -> None:
+        self.held_back.clear()
+
+    def pushed(self, event: str) -> list[Any]:
+        """Payloads of the server's `event` frames so far."""
+        return [payload for name, payload in self.server_events if name == event]
 
     def route(self, ws: WebSocketRoute) -> None:
+        self.connections += 1
         server = ws.connect_to_server()
 
         def from_page(message: str | bytes) -> None:
@@ -167,18 +195,25 @@ class SendInterceptor:
             if event is not None and event[1] == "message:send":
                 ack_id, _, payload = event
                 self.client_msg_ids.append(payload["client_msg_id"])
-                mode, self.mode = self.mode, "pass"
-                if mode in ("fail", "lose_ack"):
-                    error = {
-                        "code": "unavailable",
-                        "message": "The message service did not answer.",
-                    }
+                spoiled, self._next_send = self._next_send, None
+                if spoiled is not None:
+                    code, forwarded = spoiled
+                    error = {"code": code, "message": f"Spoiled by the test ({code})."}
                     ws.send(f"43{ack_id}" + json.dumps([{"ok": False, "error": error}]))
-                if mode == "fail":
-                    return
+                    if not forwarded:
+                        return
             server.send(message)
 
+        def from_server(message: str | bytes) -> None:
+            event = _socketio_push(message)
+            if event is not None:
+                self.server_events.append(event)
+                if event[0] in self.held_back:
+                    return
+            ws.send(message)
+
         ws.on_message(from_page)
+        server.on_message(from_server)
 
 
 def _socketio_event(message: str | bytes) -> tuple[str, str, dict[str, Any]] | None:
@@ -190,3 +225,50 @@ def _socketio_event(message: str | bytes) -> tuple[str, str, dict[str, Any]] | N
         return None
     event, payload, *_ = json.loads(match.group(2))
     return match.group(1), event, payload
+
+
+def _socketio_push(message: str | bytes) -> tuple[str, Any] | None:
+    """(event, payload) of a Socket.IO EVENT frame the server pushed, else None."""
+    if not isinstance(message, str):
+        return None
+    match = re.match(r"42(\[.*)", message, re.DOTALL)
+    if match is None:
+        return None
+    event, *args = json.loads(match.group(1))
+    return event, args[0] if args else None
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server of the test's own (the shared one is never restarted), without persistence."""
+
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            pytest.fail("redis-server is not installed: this test runs a private one", False)
+        log = (self.workdir / "redis.log").open("ab")
+        self.process = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while not port_open("127.0.0.1", self.port):
+            assert self.process.poll() is None, (self.workdir / "redis.log").read_text()
+            assert time.monotonic() < deadline, "the private redis-server did not start"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from browser_support import Client, OpenClient
+from browser_support import Client, OpenClient, PrivateRedis
 from playwright.async_api import Browser, async_playwright
 
-from chat_testkit import ChatApi, Stack
+from chat_testkit import ChatApi, Stack, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -110,7 +110,7 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
 async def open_client(browser: Browser, artifacts: Path) -> AsyncIterator[OpenClient]:
     """`await open_client(base_url, name, device)`: a fresh browser context on the web client.
 
-    `socket_route=` puts a handler on the page's Socket.IO WebSocket (see SendInterceptor).
+    `socket_route=` puts a handler on the page's Socket.IO WebSocket (see SocketTap).
     """
     clients: list[Client] = []
 
@@ -122,3 +122,12 @@ async def open_client(browser: Browser, artifacts: Path) -> AsyncIterator[OpenCl
     yield open_one
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A Redis the test may kill and restart; killed after the test."""
+    server = PrivateRedis(free_port(), tmp_path)
+    server.start()
+    yield server
+    server.kill()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from browser_support import (
     DESKTOP,
@@ -19,13 +21,14 @@ from browser_support import (
     PHONE,
     Client,
     OpenClient,
-    SendInterceptor,
+    PrivateRedis,
+    SocketTap,
     make_png,
     unique_username,
 )
 from playwright.async_api import FilePayload, expect
 
-from chat_testkit import ChatApi, Stack
+from chat_testkit import ChatApi, Stack, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -268,7 +271,7 @@ async def test_failed_send_retries_with_the_same_id_and_shows_once(
     chat_stack: Stack, open_client: OpenClient
 ) -> None:
     gateway_a, gateway_b = chat_stack.gateways
-    interceptor = SendInterceptor()
+    interceptor = SocketTap()
     gina_name, hal_name = unique_username("gina"), unique_username("hal")
     gina = await open_client(gateway_a.url, "gina", DESKTOP, socket_route=interceptor.route)
     hal = await open_client(gateway_b.url, "hal", DESKTOP)
@@ -310,6 +313,49 @@ async def test_failed_send_retries_with_the_same_id_and_shows_once(
         )
     await gina.screenshot("after-retries")
     assert gina.errors == [], gina.errors
+
+
+async def test_send_answered_timeout_is_sent_again_with_the_same_id(
+    chat_stack: Stack, open_client: OpenClient
+) -> None:
+    # The gateway's `timeout` answer is played by the test on the page's socket: a
+    # slow enough service would make the real one, but only after the gateway's full
+    # command deadline, and without saying whether the message was stored first.
+    gateway_a, gateway_b = chat_stack.gateways
+    tap = SocketTap()
+    tess_name, uwe_name = unique_username("tess"), unique_username("uwe")
+    tess = await open_client(gateway_a.url, "tess", DESKTOP, socket_route=tap.route)
+    uwe = await open_client(gateway_b.url, "uwe", DESKTOP)
+    await tess.register(tess_name, "Tess")
+    await uwe.register(uwe_name, "Uwe")
+    await start_direct_chat(tess, uwe_name, "Uwe")
+    await uwe.conversation("Tess").click()
+
+    # Timed out before it was stored: the page sends it again by itself, same id.
+    tap.time_out_next(stored=False)
+    await tess.send("first try lost")
+    status = tess.message("first try lost").get_by_test_id("message-status")
+    await expect(status).to_have_attribute("data-status", "read")
+    assert len(tap.client_msg_ids) == 2
+    assert tap.client_msg_ids[0] == tap.client_msg_ids[1]
+
+    # Stored, though the answer said timeout, and its event never reaches the page:
+    # the second attempt's answer is the stored message, shown once.
+    tap.hold_back("message:new")
+    tap.time_out_next(stored=True)
+    await tess.send("first try kept")
+    status = tess.message("first try kept").get_by_test_id("message-status")
+    await expect(status).to_have_attribute("data-status", "read")
+    assert len(tap.client_msg_ids) == 4
+    assert tap.client_msg_ids[2] == tap.client_msg_ids[3]
+    tap.release()
+
+    expected = ["first try lost", "first try kept"]
+    for client in (tess, uwe):
+        await expect(client.messages().get_by_test_id("message-text")).to_have_text(expected)
+    await expect(tess.page.get_by_test_id("retry-button")).to_have_count(0)
+    await tess.screenshot("after-timeouts")
+    assert tess.errors == [], tess.errors
 
 
 async def test_group_chat(chat_stack: Stack, api: ChatApi, open_client: OpenClient) -> None:
@@ -512,3 +558,122 @@ def test_index_html_preloads_every_module() -> None:
     modules = {module.name for module in STATIC_DIR.glob("*.js")}
     assert '<script type="module" src="/static/app.js"></script>' in html
     assert preloaded == modules - {"app.js"}
+
+
+# Sync answers of at most five messages: catching up takes several.
+SMALL_SYNC_ANSWERS = {"message": {"SYNC_MAX_MESSAGES": "5"}}
+
+
+@pytest.mark.parametrize("stack_settings", [SMALL_SYNC_ANSWERS])
+async def test_catching_up_takes_as_many_sync_answers_as_needed(
+    chat_stack: Stack, api: ChatApi, open_client: OpenClient
+) -> None:
+    gateway = chat_stack.gateways[1]
+    quinn_name = unique_username("quinn")
+    quinn = await api.register(username=quinn_name, display_name="Quinn")
+    rosa = await api.register(username=unique_username("rosa"), display_name="Rosa")
+    sam = await api.register(username=unique_username("sam"), display_name="Sam")
+    with_rosa = (await api.direct(rosa, quinn))["id"]
+    with_sam = (await api.direct(sam, quinn))["id"]
+    await api.sent(sam, with_sam, "sam 1")
+    held = [await api.sent(rosa, with_rosa, f"rosa {n:02d}") for n in range(1, 9)]
+
+    client = await open_client(gateway.url, "quinn", DESKTOP)
+    await client.login(quinn_name)
+    await client.expect_connected()
+    await client.conversation("Rosa").click()
+    shown = client.messages().get_by_test_id("message-text")
+    await expect(shown).to_have_text([message["text"] for message in held])
+
+    # Quinn's gateway goes away. Meanwhile Sam writes twice, then Rosa edits every
+    # message Quinn holds and writes ten more. Catching up then takes three answers:
+    # Rosa's ten new ones fill the first two, the second leaving Sam's out; the third
+    # has Sam's and room for only some of the edits, so Rosa's history is stale.
+    await asyncio.to_thread(gateway.kill)
+    banner = client.page.get_by_test_id("connection-banner")
+    await expect(banner).to_have_attribute("data-state", "reconnecting")
+    for text in ("sam 2", "sam 3"):
+        await api.sent(sam, with_sam, text)
+    for message in held:
+        await api.edit_message(rosa, with_rosa, message["id"], f"{message['text']} (edited)")
+    written = [f"rosa {n:02d}" for n in range(9, 19)]
+    for text in written:
+        await api.sent(rosa, with_rosa, text)
+    await asyncio.to_thread(gateway.start)
+    await client.expect_connected(timeout=30_000)
+
+    # Every message once, in order, in its latest state; in both conversations.
+    edited = [f"{message['text']} (edited)" for message in held]
+    await expect(shown).to_have_text(edited + written, timeout=20_000)
+    sam_row = client.conversation("Sam")
+    await expect(sam_row.get_by_test_id("conversation-preview")).to_have_text("sam 3")
+    await expect(sam_row.get_by_test_id("unread-badge")).to_have_text("3")
+    await sam_row.click()
+    await expect(shown).to_have_text(["sam 1", "sam 2", "sam 3"])
+    await client.screenshot("caught-up")
+    assert client.errors == [], client.errors
+
+
+async def test_sync_required_brings_what_live_delivery_missed(
+    start_stack: Callable[..., Stack],
+    web_client_built: Path,
+    private_redis: PrivateRedis,
+    open_client: OpenClient,
+) -> None:
+    # The gateway on a Redis of the test's own: restarting it makes the gateway
+    # ask its sockets to sync (`sync:required`, reason redis_reconnected).
+    stack = start_stack(
+        gateways=1,
+        extra={
+            "gateway": {
+                "REDIS_URL": private_redis.url,
+                "HEARTBEAT_SECONDS": "0.5",
+                "HEARTBEAT_STALE_SECONDS": "3",
+            }
+        },
+    )
+    gateway = stack.gateways[0]
+    tap = SocketTap()
+    async with ChatApi.open(auth_url=stack.auth.url, message_url=stack.message.url) as api:
+        walt_name = unique_username("walt")
+        walt = await api.register(username=walt_name, display_name="Walt")
+        vera = await api.register(username=unique_username("vera"), display_name="Vera")
+        conversation_id = (await api.direct(vera, walt))["id"]
+        await api.sent(vera, conversation_id, "heard live")
+
+        client = await open_client(gateway.url, "walt", DESKTOP, socket_route=tap.route)
+        await client.login(walt_name)
+        await client.expect_connected()
+        await client.conversation("Vera").click()
+        await expect(client.message("heard live")).to_be_visible()
+
+        # Live delivery to Walt's page fails: the event reaches his socket, not the page.
+        tap.hold_back("message:new")
+        missed = await api.sent(vera, conversation_id, "missed live")
+        await eventually(lambda: any(m["id"] == missed["id"] for m in tap.pushed("message:new")))
+        await client.page.wait_for_timeout(500)
+        await expect(client.message("missed live")).to_have_count(0)
+
+        # Redis restarts under the gateway, which then asks its sockets to sync.
+        await asyncio.to_thread(private_redis.kill)
+        await eventually(lambda: _not_ready(gateway.url), timeout=15, message="still ready")
+        await asyncio.to_thread(private_redis.start)
+
+        # The page syncs on its own, over the connection it had all along.
+        shown = client.messages().get_by_test_id("message-text")
+        await expect(shown).to_have_text(["heard live", "missed live"], timeout=30_000)
+        assert tap.pushed("sync:required") == [{"reason": "redis_reconnected"}]
+        assert tap.connections == 1
+        await client.screenshot("synced")
+        assert client.errors == [], client.errors
+
+
+async def _not_ready(gateway_url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            ready = (await http.get(f"{gateway_url}/readyz")).status_code == 200
+    except httpx.HTTPError:
+        return True
+    if ready:
+        await asyncio.sleep(0.2)  # asked again shortly, not in a tight loop
+    return not ready

@@ -11,7 +11,10 @@ import { mergeMessage, openThread, state } from "./store.js";
 import { render, ui } from "./view.js";
 
 const SEND_TIMEOUT_MS = 15_000;
-const BUSY_RETRIES = 3; // sends shed under load are retried this often, as the server advises
+// A send the server shed (`unavailable`) or could not settle in time
+// (`timeout`) is sent again on its own, this often, before it shows as failed.
+const AUTO_RETRIES = 3;
+const TIMEOUT_RETRY_MS = 1_000; // doubled at each attempt
 const TYPING_RENEW_MS = 2_500;
 const TYPING_IDLE_MS = 3_000;
 
@@ -239,12 +242,15 @@ async function deliver(thread, local) {
     if (answer.message) onMessage(answer.message);
     thread.pending.delete(local.client_msg_id);
   } catch (error) {
-    if (!thread.pending.has(local.client_msg_id)) return;
-    const wait = error.details?.retry_after;
-    if (error.code === "unavailable" && wait && (local.busyRetries ?? 0) < BUSY_RETRIES) {
-      // The server shed it under load and said when to come back: do so, still "sending".
-      local.busyRetries = (local.busyRetries ?? 0) + 1;
-      setTimeout(() => deliver(thread, local), wait * 1000);
+    if (thread.pending.get(local.client_msg_id) !== local) return;
+    const wait = autoRetryDelay(error, local.retries ?? 0);
+    if (wait !== null) {
+      // Still "sending": the person has nothing to decide yet.
+      local.retries = (local.retries ?? 0) + 1;
+      setTimeout(() => {
+        // Unless its event settled it meanwhile, or the person discarded it.
+        if (thread.pending.get(local.client_msg_id) === local) deliver(thread, local);
+      }, wait);
       return;
     }
     local.status = "failed";
@@ -253,10 +259,26 @@ async function deliver(thread, local) {
   render();
 }
 
+/**
+ * How long to wait before sending again on its own, or null to show the send
+ * as failed. `unavailable` stored nothing and says when to come back;
+ * `timeout` (from the server, or no acknowledgement at all) may have stored
+ * it, which the same client_msg_id makes harmless.
+ */
+function autoRetryDelay(error, retries) {
+  if (retries >= AUTO_RETRIES) return null;
+  const wait = error.details?.retry_after;
+  if (error.code === "unavailable" && wait) return wait * 1000;
+  if (error.code === "timeout") return TIMEOUT_RETRY_MS * 2 ** retries * (0.75 + Math.random() / 2);
+  return null;
+}
+
 export function retry(clientMsgId) {
   const thread = openThread();
   const local = thread?.pending.get(clientMsgId);
-  if (local) deliver(thread, local);
+  if (!local) return;
+  local.retries = 0;
+  deliver(thread, local);
 }
 
 export function discard(clientMsgId) {

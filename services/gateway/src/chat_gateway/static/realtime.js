@@ -11,6 +11,7 @@ const SERVER_EVENTS = [
   "typing",
   "presence",
   "conversation:updated",
+  "sync:required",
 ];
 
 /** The page's one connection, once `startRealtime` made it after sign-in; null before. */

@@ -1,6 +1,7 @@
 // What the server pushes (new and changed messages, receipts, typing,
-// presence, membership), merged into the state. Events may come twice, late
-// or out of order: store.js's merge rules make that harmless.
+// presence, membership, requests to catch up), merged into the state. Events
+// may come twice, late or out of order: store.js's merge rules make that
+// harmless.
 
 import { api } from "./api.js";
 import { removeConversation } from "./conversations.js";
@@ -37,6 +38,11 @@ export function handleServerEvent(name, payload, { infoDialog }) {
     case "conversation:updated":
       onConversationUpdated(payload, infoDialog);
       break;
+    case "sync:required":
+      // The gateway may have lost events meant for this device (whatever the
+      // reason it gives): catch up as after a reconnection.
+      requestSync();
+      return;
     default:
       return;
   }

@@ -37,12 +37,14 @@ export class Thread {
     this.readSent = this.conv.read_seq;
     this.unreadMarker = null;
     this.draft = { text: "", files: [], mode: null };
+    this.resets = 0; // lets a history load in flight know the messages it extends were dropped
     this.resetTo(this.conv.last_seq);
     if (this.conv.last_message) this.noteSender(this.conv.last_message);
   }
 
   /** Forget held messages; consider everything up to `seq` known (history loads on demand). */
   resetTo(seq) {
+    this.resets += 1;
     this.messages.clear();
     this.seqOf.clear();
     this.heldMax = seq;
