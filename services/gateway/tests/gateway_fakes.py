@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -117,6 +118,14 @@ class FakePresence:
         sids.discard(sid)
         return None if sids else datetime.now(UTC)
 
+    async def apply(self, changes: list[Any]) -> list[bool | datetime | None]:
+        if self.error is not None:
+            raise self.error
+        return [
+            await (self.connected if c.online else self.disconnected)(c.user_id, c.sid)
+            for c in changes
+        ]
+
     async def renew(self, connections: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         self.renewed = list(connections)
         for user_id, sid in self.restored:
@@ -165,6 +174,10 @@ class Harness:
             buckets=cast(Any, self.buckets),
         )
         self.realtime.register(cast(Any, self.sio))
+        # The presence writer runs as the app's task group would run it.
+        self.presence_writer = asyncio.get_running_loop().create_task(
+            self.realtime.lifecycle.presence_changes.run()
+        )
 
     def connect(self, sid: str, user_id: str, expires_at: float = 2e9) -> Connection:
         """A socket as if its connect handler had run and Socket.IO had confirmed it."""

@@ -66,6 +66,7 @@ class GroupCommit(Generic[Req, Res]):
         max_waiting: int,
         failure_message: str,
         on_written: Callable[[float], None] | None = None,
+        expected_errors: tuple[type[Exception], ...] = (),
     ) -> None:
         self.write_batch = write_batch
         self.name = name
@@ -73,6 +74,8 @@ class GroupCommit(Generic[Req, Res]):
         self.max_waiting = max_waiting
         self.failure_message = failure_message
         self.on_written = on_written
+        # Failures of a dependency known to come and go (an outage): one line, no traceback.
+        self.expected_errors = expected_errors
         self._queue: list[_Pending[Req, Res]] = []
         self._wakeup = asyncio.Event()
         self._closing = False
@@ -127,6 +130,16 @@ class GroupCommit(Generic[Req, Res]):
     async def _write(self, batch: list[_Pending[Req, Res]]) -> None:
         try:
             outcomes = await self.write_batch([p.request for p in batch])
+        except self.expected_errors as exc:
+            log.warning(
+                "batch failed",
+                extra={
+                    "writer": self.name,
+                    "size": len(batch),
+                    "error": f"{type(exc).__name__}: {exc}"[:200],
+                },
+            )
+            outcomes = [ApiError(ErrorCode.UNAVAILABLE, self.failure_message)] * len(batch)
         except Exception:
             log.exception("batch failed", extra={"writer": self.name, "size": len(batch)})
             outcomes = [ApiError(ErrorCode.UNAVAILABLE, self.failure_message)] * len(batch)

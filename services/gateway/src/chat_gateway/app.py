@@ -110,6 +110,7 @@ class GatewayApp:
         lifecycle = realtime.lifecycle
         async with background_tasks() as background:
             background.run(self.manager.heartbeat_forever(), "redis-heartbeat")
+            background.run(lifecycle.presence_changes.run(), "presence-changes")
             background.every(
                 settings.presence_renew_seconds, lifecycle.renew_presence, "presence-renew"
             )

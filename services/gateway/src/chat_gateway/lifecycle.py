@@ -10,16 +10,18 @@ from datetime import datetime
 from typing import Any
 
 import socketio
+from redis.exceptions import RedisError
 
 from chat_contracts import Envelope, PresenceChanged
 from chat_contracts.errors import ApiError, ErrorCode
 from chat_gateway import metrics
 from chat_gateway.connections import Connection, LocalConnections
 from chat_gateway.dispatch import Dispatcher
-from chat_gateway.presence import Presence
+from chat_gateway.presence import Presence, PresenceChange
 from chat_gateway.rooms import user_room
 from chat_gateway.typing_signals import TypingSignals
 from chat_platform.amqp import Broker, BrokerUnavailable
+from chat_platform.group_commit import GroupCommit
 from chat_platform.jwt import TokenError, TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class Lifecycle:
         typing: TypingSignals,
         *,
         token_grace_seconds: float,
+        presence_batch: int = 500,
     ) -> None:
         self.sio = sio
         self.connections = connections
@@ -49,6 +52,16 @@ class Lifecycle:
         self.typing = typing
         self.token_grace_seconds = token_grace_seconds
         self.draining = False
+        # Connects and disconnects reach Redis in batches: a storm costs a few round trips.
+        # `presence_changes.run()` must run (in the service's task group) while in use.
+        self.presence_changes: GroupCommit[PresenceChange, bool | datetime | None] = GroupCommit(
+            presence.apply,
+            name="presence",
+            max_batch=presence_batch,
+            max_waiting=100 * presence_batch,
+            failure_message="Presence could not be recorded.",
+            expected_errors=(RedisError,),
+        )
 
     def _is_client_event(self, sid: str) -> bool:
         """True when a lifecycle handler was reached by a client event of the same name.
@@ -81,7 +94,7 @@ class Lifecycle:
         await self.sio.enter_room(sid, user_room(claims.sub))
         metrics.CONNECTIONS.set(len(self.connections))
         try:
-            if await self.presence.connected(claims.sub, sid):
+            if await self.presence_changes.submit(PresenceChange(claims.sub, sid, online=True)):
                 await self.publish_presence(claims.sub, online=True, last_seen=None)
         except Exception:
             # Presence is best effort: a Redis hiccup must not refuse the connection.
@@ -99,8 +112,9 @@ class Lifecycle:
             return None
         self.typing.disconnected(connection)
         try:
-            last_seen = await self.presence.disconnected(connection.user_id, sid)
-            if last_seen is not None:
+            change = PresenceChange(connection.user_id, sid, online=False)
+            last_seen = await self.presence_changes.submit(change)
+            if isinstance(last_seen, datetime):
                 await self.publish_presence(connection.user_id, online=False, last_seen=last_seen)
         except Exception:
             log.warning("presence update failed on disconnect", exc_info=True)

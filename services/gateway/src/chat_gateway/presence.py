@@ -68,6 +68,15 @@ return offline
 
 
 @dataclass(frozen=True)
+class PresenceChange:
+    """A connection that came (`online`) or went."""
+
+    user_id: str
+    sid: str
+    online: bool
+
+
+@dataclass(frozen=True)
 class PresenceState:
     online: bool
     last_seen: datetime | None
@@ -77,6 +86,10 @@ def _time(value: str | bytes | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromtimestamp(float(value), UTC)
+
+
+def _went_offline(result: object) -> datetime | None:
+    return None if result in ("0", b"0", 0) else _time(result)  # type: ignore[arg-type]
 
 
 class Presence:
@@ -111,7 +124,35 @@ class Presence:
         result = await self._disconnect(
             keys=[self._conns(user_id), self._expiry, self._last_seen], args=[sid, user_id]
         )
-        return None if result in ("0", b"0", 0) else _time(result)
+        return _went_offline(result)
+
+    async def apply(self, changes: list[PresenceChange]) -> list[bool | datetime | None]:
+        """Record many connects and disconnects in one round trip, in order.
+
+        Per change: for a connect, True if the user just came online; for a disconnect,
+        the last-seen time if the user just went offline (else None). A storm of
+        thousands of connections closing at once costs a few pipelines, not thousands
+        of round trips.
+        """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for change in changes:
+                if change.online:
+                    await self._connect(
+                        keys=[self._conns(change.user_id), self._expiry],
+                        args=[change.sid, change.user_id, self.ttl],
+                        client=pipe,
+                    )
+                else:
+                    await self._disconnect(
+                        keys=[self._conns(change.user_id), self._expiry, self._last_seen],
+                        args=[change.sid, change.user_id],
+                        client=pipe,
+                    )
+            results = await pipe.execute()
+        return [
+            bool(int(result)) if change.online else _went_offline(result)
+            for change, result in zip(changes, results, strict=True)
+        ]
 
     async def renew(self, connections: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """Push back the expiry of this instance's live connections (user, sid).

@@ -26,7 +26,7 @@ from chat_contracts import (
     ReceiptUpdated,
 )
 from chat_gateway.fanout import Fanout
-from chat_gateway.presence import Presence
+from chat_gateway.presence import Presence, PresenceChange
 from chat_gateway.redis_link import HeartbeatRedisManager
 from chat_testkit import free_port
 
@@ -69,6 +69,28 @@ async def test_online_with_the_first_device_offline_after_the_last(presence: Pre
     assert state["nobody"].last_seen is None
     # Saying it twice does not report the user leaving twice.
     assert await presence.disconnected("u1", "s2") is None
+
+
+async def test_a_batch_of_connects_and_disconnects_is_applied_in_order_in_one_round_trip(
+    presence: Presence,
+) -> None:
+    outcomes = await presence.apply(
+        [
+            PresenceChange("u1", "s1", online=True),
+            PresenceChange("u2", "s3", online=True),
+            PresenceChange("u1", "s2", online=True),
+            PresenceChange("u1", "s1", online=False),
+            PresenceChange("u2", "s3", online=False),
+            PresenceChange("u2", "s3", online=False),
+        ]
+    )
+    assert outcomes[:4] == [True, True, False, None]
+    assert isinstance(outcomes[4], datetime)  # u2's last device went
+    assert outcomes[5] is None  # saying it twice does not report it twice
+    states = await presence.states(["u1", "u2"])
+    assert states["u1"].online is True
+    assert states["u2"].online is False
+    assert states["u2"].last_seen == outcomes[4]
 
 
 async def test_connections_nobody_renews_expire_and_are_swept_once(
