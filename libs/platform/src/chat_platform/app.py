@@ -8,11 +8,16 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from pymongo import AsyncMongoClient
 
+from chat_platform.amqp import Broker
+from chat_platform.background import Background
 from chat_platform.errors import install_error_handlers
 from chat_platform.health import Health
 from chat_platform.http import BodySizeLimit
 from chat_platform.metrics import HttpMetrics
+from chat_platform.mongo import Document, mongo_check
+from chat_platform.outbox import Outbox
 
 
 def create_service_app(
@@ -38,3 +43,18 @@ def create_service_app(
     app.add_middleware(HttpMetrics, service=service)
     app.include_router(health.router())
     return app
+
+
+def run_outbox(
+    background: Background,
+    health: Health,
+    *,
+    mongo: AsyncMongoClient[Document],
+    broker: Broker,
+    outbox: Outbox,
+) -> None:
+    """What every service that writes with events runs: readiness of its database and its
+    broker, and the outbox relay that publishes what a crash or an outage left staged."""
+    health.add("mongodb", mongo_check(mongo))
+    health.add("rabbitmq", broker.check)
+    background.run(outbox.relay_forever(), "outbox-relay")

@@ -47,6 +47,7 @@ class _Pending(Generic[Req, Res]):
     queued_at: float = field(default_factory=time.perf_counter)
 
 
+@dataclass
 class GroupCommit(Generic[Req, Res]):
     """Runs `write_batch` over everything waiting, `max_batch` at a time.
 
@@ -54,32 +55,22 @@ class GroupCommit(Generic[Req, Res]):
     `unavailable` at once. A request whose deadline (the command's, see
     `deadlines`) passed while it waited is dropped unwritten. If a batch fails as
     a whole, nothing of it was stored: each of its requests is answered
-    `unavailable` (retrying is safe).
+    `unavailable` (retrying is safe). `run()` is the writer: it must run (in the
+    service's task group) while requests are submitted.
     """
 
-    def __init__(
-        self,
-        write_batch: WriteBatch[Req, Res],
-        *,
-        name: str,
-        max_batch: int,
-        max_waiting: int,
-        failure_message: str,
-        on_written: Callable[[float], None] | None = None,
-        expected_errors: tuple[type[Exception], ...] = (),
-    ) -> None:
-        self.write_batch = write_batch
-        self.name = name
-        self.max_batch = max_batch
-        self.max_waiting = max_waiting
-        self.failure_message = failure_message
-        self.on_written = on_written
-        # Failures of a dependency known to come and go (an outage): one line, no traceback.
-        self.expected_errors = expected_errors
-        self._queue: list[_Pending[Req, Res]] = []
-        self._wakeup = asyncio.Event()
-        self._closing = False
-        self._stopped = asyncio.Event()
+    write_batch: WriteBatch[Req, Res]
+    name: str
+    max_batch: int
+    max_waiting: int
+    failure_message: str
+    on_written: Callable[[float], None] | None = None
+    # Failures of a dependency known to come and go (an outage): one line, no traceback.
+    expected_errors: tuple[type[Exception], ...] = ()
+    _queue: list[_Pending[Req, Res]] = field(default_factory=list, init=False)
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _closing: bool = field(default=False, init=False)
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def submit(self, request: Req) -> Res:
         if self._closing:

@@ -23,11 +23,11 @@ from chat_auth.tokens.routes import router as auth_router
 from chat_auth.users import store as user_store
 from chat_auth.users.routes import router as users_router
 from chat_platform.amqp import Broker
-from chat_platform.app import create_service_app
+from chat_platform.app import create_service_app, run_outbox
 from chat_platform.background import background_tasks
 from chat_platform.health import Health
 from chat_platform.jwt import StaticKeys, TokenVerifier
-from chat_platform.mongo import Index, create_mongo_client, ensure_indexes, mongo_check
+from chat_platform.mongo import Index, create_mongo_client, ensure_indexes
 from chat_platform.outbox import Outbox
 from chat_platform.redis_client import create_redis
 from chat_platform.transactions import Transactions
@@ -82,10 +82,8 @@ def create_app(settings: AuthSettings) -> FastAPI:
         await ensure_indexes(db, [*user_store.INDEXES, *refresh_tokens.INDEXES, *OUTBOX_INDEXES])
         async with background_tasks() as background:
             await broker.start()
-            health.add("mongodb", mongo_check(mongo))
+            run_outbox(background, health, mongo=mongo, broker=broker, outbox=outbox)
             health.add("redis", redis.ping)
-            health.add("rabbitmq", broker.check)
-            background.run(outbox.relay_forever(), "outbox-relay")
             app.state.ctx = ctx
             app.state.token_verifier = TokenVerifier(
                 StaticKeys(signer.jwks), issuer=settings.jwt_issuer, audience=settings.jwt_audience

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,36 +30,28 @@ log = logging.getLogger(__name__)
 PRODUCER = "gateway"
 
 
+@dataclass
 class Lifecycle:
-    def __init__(
-        self,
-        sio: socketio.AsyncServer,
-        connections: LocalConnections,
-        dispatcher: Dispatcher,
-        verifier: TokenVerifier,
-        presence: Presence,
-        broker: Broker,
-        typing: TypingSignals,
-        *,
-        token_grace_seconds: float,
-        presence_batch: int = 500,
-    ) -> None:
-        self.sio = sio
-        self.connections = connections
-        self.dispatcher = dispatcher
-        self.verifier = verifier
-        self.presence = presence
-        self.broker = broker
-        self.typing = typing
-        self.token_grace_seconds = token_grace_seconds
-        self.draining = False
-        # Connects and disconnects reach Redis in batches: a storm costs a few round trips.
-        # `presence_changes.run()` must run (in the service's task group) while in use.
-        self.presence_changes: GroupCommit[PresenceChange, bool | datetime | None] = GroupCommit(
-            presence.apply,
+    sio: socketio.AsyncServer
+    connections: LocalConnections
+    dispatcher: Dispatcher
+    verifier: TokenVerifier
+    presence: Presence
+    broker: Broker
+    typing: TypingSignals
+    token_grace_seconds: float
+    presence_batch: int = 500
+    draining: bool = field(default=False, init=False)
+    # Connects and disconnects reach Redis in batches: a storm costs a few round trips.
+    # `presence_changes.run()` must run (in the service's task group) while in use.
+    presence_changes: GroupCommit[PresenceChange, bool | datetime | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.presence_changes = GroupCommit(
+            self.presence.apply,
             name="presence",
-            max_batch=presence_batch,
-            max_waiting=100 * presence_batch,
+            max_batch=self.presence_batch,
+            max_waiting=100 * self.presence_batch,
             failure_message="Presence could not be recorded.",
             expected_errors=(RedisError,),
         )

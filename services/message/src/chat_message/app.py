@@ -8,8 +8,9 @@ the two doors onto them: the REST routes and the gateways' command queue.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 from fastapi import FastAPI
@@ -20,22 +21,24 @@ from chat_message.attachments.service import Attachments
 from chat_message.commands import command_handlers
 from chat_message.conversations.routes import router as conversations_router
 from chat_message.conversations.service import Conversations
-from chat_message.cursors.writer import CursorWriter
+from chat_message.cursors.service import Cursors
+from chat_message.cursors.writer import write_moves
 from chat_message.messages.routes import router as messages_router
 from chat_message.messages.rules import SendLimits
 from chat_message.messages.service import Messages
-from chat_message.messages.writer import SendWriter
+from chat_message.messages.writer import SEND_SECONDS, write_sends
 from chat_message.services import MessageServices
 from chat_message.settings import MessageSettings
 from chat_message.store import INDEXES, Store
 from chat_message.sync.service import Sync
 from chat_message.users import users_consumer
 from chat_platform.amqp import Broker, CommandServer, Consumer
-from chat_platform.app import create_service_app
+from chat_platform.app import create_service_app, run_outbox
 from chat_platform.background import background_tasks
+from chat_platform.group_commit import GroupCommit, Req, Res, WriteBatch
 from chat_platform.health import Health
 from chat_platform.jwt import JwksKeys, TokenVerifier
-from chat_platform.mongo import create_mongo_client, ensure_indexes, mongo_check
+from chat_platform.mongo import create_mongo_client, ensure_indexes
 from chat_platform.outbox import Outbox
 from chat_platform.sessions import TransactionSessions
 from chat_platform.transactions import Transactions
@@ -68,17 +71,31 @@ def create_app(settings: MessageSettings) -> FastAPI:
         outbox = Outbox(db["outbox"], broker)
         transactions = Transactions(sessions.start, outbox)
 
-        send_writer = SendWriter(
-            store,
-            transactions,
-            max_batch=settings.send_batch_max,
-            max_waiting=settings.max_waiting_writes,
+        def group_commit(
+            write: WriteBatch[Req, Res],
+            name: str,
+            batch: int,
+            on_written: Callable[[float], None] | None = None,
+        ) -> GroupCommit[Req, Res]:
+            return GroupCommit(
+                write,
+                name=name,
+                max_batch=batch,
+                max_waiting=settings.max_waiting_writes,
+                failure_message="It could not be stored; retry.",
+                on_written=on_written,
+            )
+
+        sends = group_commit(
+            functools.partial(write_sends, store, transactions),
+            "send-writer",
+            settings.send_batch_max,
+            on_written=SEND_SECONDS.observe,
         )
-        cursor_writer = CursorWriter(
-            store,
-            transactions,
-            max_batch=settings.cursor_batch_max,
-            max_waiting=settings.max_waiting_writes,
+        moves = group_commit(
+            functools.partial(write_moves, store, transactions),
+            "cursor-writer",
+            settings.cursor_batch_max,
         )
         services = MessageServices(
             conversations=Conversations(
@@ -87,10 +104,10 @@ def create_app(settings: MessageSettings) -> FastAPI:
             messages=Messages(
                 store,
                 transactions,
-                send_writer,
+                sends,
                 SendLimits(settings.max_text_chars, settings.max_attachments_per_message),
             ),
-            cursors=cursor_writer,
+            cursors=Cursors(moves),
             sync=Sync(
                 store,
                 messages_per_conversation=settings.sync_messages_per_conversation,
@@ -114,18 +131,16 @@ def create_app(settings: MessageSettings) -> FastAPI:
         await ensure_indexes(db, INDEXES)
         async with background_tasks() as background:
             background.run(sessions.run_forever(), "transaction-sessions")
-            background.run(send_writer.run(), "send-writer")
-            background.run(cursor_writer.run(), "cursor-writer")
+            background.run(sends.run(), "send-writer")
+            background.run(moves.run(), "cursor-writer")
             await writes.start()
             await reads.start()
             await users.start()
             await broker.start()
             await keys.refresh()
-            health.add("mongodb", mongo_check(mongo))
-            health.add("rabbitmq", broker.check)
+            run_outbox(background, health, mongo=mongo, broker=broker, outbox=outbox)
             # Without the keys every request would be refused as unauthorized: not ready.
             health.add("jwks", keys.check)
-            background.run(outbox.relay_forever(), "outbox-relay")
             app.state.services = services
             app.state.token_verifier = TokenVerifier(
                 keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
@@ -138,8 +153,8 @@ def create_app(settings: MessageSettings) -> FastAPI:
                 await writes.stop()
                 await reads.stop()
                 await users.stop()
-                await send_writer.stop()
-                await cursor_writer.stop()
+                await sends.stop()
+                await moves.stop()
                 await transactions.close()
         await sessions.close()
         await broker.close()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from chat_message.attachments.service import Attachments
 from chat_message.conversations.service import Conversations
-from chat_message.cursors.writer import CursorWriter
+from chat_message.cursors.service import Cursors
 from chat_message.messages.service import Messages
 from chat_message.sync.service import Sync
 
@@ -15,6 +15,6 @@ from chat_message.sync.service import Sync
 class MessageServices:
     conversations: Conversations
     messages: Messages
-    cursors: CursorWriter
+    cursors: Cursors
     sync: Sync
     attachments: Attachments

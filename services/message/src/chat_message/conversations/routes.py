@@ -54,10 +54,9 @@ async def add_members(
     return dump(await services.conversations.add_members(user_id, conversation_id, body))
 
 
-@router.delete("/{conversation_id}/members/{member_id}", status_code=204)
+@router.delete("/{conversation_id}/members/{member_id}", status_code=204, response_class=Response)
 async def remove_member(
     conversation_id: str, member_id: str, services: Services, user_id: CallerId
-) -> Response:
+) -> None:
     """Leave a group, or (its owner) remove someone from it."""
     await services.conversations.remove_member(user_id, conversation_id, member_id)
-    return Response(status_code=204)

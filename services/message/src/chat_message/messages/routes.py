@@ -57,13 +57,12 @@ async def edit(
     return dump(await services.messages.edit(user_id, conversation_id, message_id, body.text))
 
 
-@router.delete("/messages/{message_id}", status_code=204)
+@router.delete("/messages/{message_id}", status_code=204, response_class=Response)
 async def delete(
     conversation_id: str, message_id: str, services: Services, user_id: CallerId
-) -> Response:
+) -> None:
     """Delete one's own message, leaving a tombstone."""
     await services.messages.delete(user_id, conversation_id, message_id)
-    return Response(status_code=204)
 
 
 class ReadBody(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -13,21 +14,20 @@ from chat_message import PRODUCER
 from chat_message.errors import no_message
 from chat_message.ids import is_id
 from chat_message.messages.rules import Send, SendLimits, SendResult, check_content
-from chat_message.messages.writer import SendWriter
 from chat_message.resources import message_view, now_ms
 from chat_message.store import Store
+from chat_platform.group_commit import GroupCommit
 from chat_platform.mongo import Document
 from chat_platform.transactions import Transactions
 
 
+@dataclass(frozen=True)
 class Messages:
-    def __init__(
-        self, store: Store, transactions: Transactions, writer: SendWriter, limits: SendLimits
-    ) -> None:
-        self.store = store
-        self.transactions = transactions
-        self.writer = writer
-        self.limits = limits
+    store: Store
+    transactions: Transactions
+    # The group commit that stores sends (with `messages.writer.SendWriter`).
+    sends: GroupCommit[Send, SendResult]
+    limits: SendLimits
 
     async def send(
         self, sender_id: str, conversation_id: str, content: MessageContent
@@ -38,7 +38,7 @@ class Messages:
         """
         send = Send(sender_id, conversation_id, content)
         check_content(send, self.limits)
-        return await self.writer.write(send)
+        return await self.sends.submit(send)
 
     async def history(
         self,

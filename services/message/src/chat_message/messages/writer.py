@@ -1,7 +1,8 @@
 """Storing sends: concurrent sends share one transaction (a group commit).
 
-Sends wait in a queue; one writer takes everything waiting, reads what the
-batch refers to with a handful of `$in` queries, lets `rules.plan_sends`
+Sends wait in the service's group commit; `write_sends` takes everything
+waiting, reads what the batch refers to with a handful of `$in` queries, lets
+`rules.plan_sends`
 decide the outcome and seq of each, inserts the new messages at once and
 moves each conversation's `last_seq` with one bulk update, in one transaction
 together with their events. The transaction makes seq allocation and the
@@ -28,7 +29,6 @@ from chat_message.ids import new_id
 from chat_message.messages.rules import Referenced, Send, SendResult, plan_sends, references
 from chat_message.resources import now_ms
 from chat_message.store import Store
-from chat_platform.group_commit import GroupCommit
 from chat_platform.metrics import LATENCY_BUCKETS, SIZE_BUCKETS
 from chat_platform.transactions import Transactions
 
@@ -63,107 +63,84 @@ class ConversationVanished(Exception):
     """A conversation of the batch was gone when its last_seq was moved: read again."""
 
 
-class SendWriter:
-    """Writes sends in batches; `run()` must run (in the service's task group) while in use."""
-
-    def __init__(
-        self, store: Store, transactions: Transactions, *, max_batch: int, max_waiting: int
-    ) -> None:
-        self.store = store
-        self.transactions = transactions
-        self._group = GroupCommit(
-            self._write_batch,
-            name="send-writer",
-            max_batch=max_batch,
-            max_waiting=max_waiting,
-            failure_message="The message could not be stored; retry.",
-            on_written=SEND_SECONDS.observe,
-        )
-
-    async def write(self, send: Send) -> SendResult:
-        return await self._group.submit(send)
-
-    async def run(self) -> None:
-        await self._group.run()
-
-    async def stop(self) -> None:
-        await self._group.stop()
-
-    async def _write_batch(self, sends: list[Send]) -> Sequence[SendResult | Exception]:
-        BATCH_SIZE.observe(len(sends))
-        with BATCH_SECONDS.time():
-            for attempt in range(1, MAX_ATTEMPTS + 1):
-                try:
-                    return await self.transactions.commit_then_publish(
-                        lambda session: self._write(session, sends), wait_for_publish=False
-                    )
-                except (DuplicateKeyError, BulkWriteError, ConversationVanished):
-                    # Another instance wrote to one of these conversations (or stored one of
-                    # these very sends) a moment ago; the next attempt reads what it wrote.
-                    RETRIES.inc()
-                    if attempt == MAX_ATTEMPTS:
-                        raise
-        raise AssertionError("unreachable")
-
-    async def _write(
-        self, session: AsyncClientSession, sends: list[Send]
-    ) -> tuple[list[SendResult | Exception], list[Envelope]]:
-        seen = await self._read_references(session, sends)
-        plan = plan_sends(sends, seen, now=now_ms(), new_id=new_id)
-        DEDUP_HITS.inc(sum(1 for o in plan.outcomes if isinstance(o, SendResult) and not o.created))
-        if not plan.documents:
-            return plan.outcomes, []
-        store = self.store
-        # Seqs follow the last_seq read above, in this transaction's snapshot; if another
-        # writer took them meanwhile, the unique (conversation, seq) index refuses the insert.
-        await store.messages.insert_many(plan.documents, ordered=True, session=session)
-        moved = await store.conversations.bulk_write(
-            # Not conditional on the last_seq read: the insert above already proved that
-            # nobody else took these seqs, and the condition would cost the update dearly.
-            [
-                UpdateOne({"_id": cid}, {"$set": fields})
-                for cid, fields in plan.conversation_updates.items()
-            ],
-            ordered=False,
-            session=session,
-        )
-        if moved.matched_count != len(plan.conversation_updates):
-            raise ConversationVanished
-        for doc in plan.documents:
-            if doc["attachments"]:
-                await store.attachments.update_many(
-                    {"_id": {"$in": [a["id"] for a in doc["attachments"]]}},
-                    {"$addToSet": {"conversation_ids": doc["conversation_id"]}},
-                    session=session,
+async def write_sends(
+    store: Store, transactions: Transactions, sends: list[Send]
+) -> Sequence[SendResult | Exception]:
+    """Write a batch of sends (what the service's group commit of sends calls)."""
+    BATCH_SIZE.observe(len(sends))
+    with BATCH_SECONDS.time():
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return await transactions.commit_then_publish(
+                    lambda session: _write(store, session, sends), wait_for_publish=False
                 )
-        STORED.inc(len(plan.documents))
-        return plan.outcomes, plan.events
+            except (DuplicateKeyError, BulkWriteError, ConversationVanished):
+                # Another instance wrote to one of these conversations (or stored one of
+                # these very sends) a moment ago; the next attempt reads what it wrote.
+                RETRIES.inc()
+                if attempt == MAX_ATTEMPTS:
+                    raise
+    raise AssertionError("unreachable")
 
-    async def _read_references(self, session: AsyncClientSession, sends: list[Send]) -> Referenced:
-        store = self.store
-        conversation_ids, keys, reply_ids, attachment_ids = references(sends)
-        conversations = await store.conversations.find(
-            {"_id": {"$in": conversation_ids}}, {"member_ids": 1, "last_seq": 1}, session=session
+
+async def _write(
+    store: Store, session: AsyncClientSession, sends: list[Send]
+) -> tuple[list[SendResult | Exception], list[Envelope]]:
+    seen = await _read_references(store, session, sends)
+    plan = plan_sends(sends, seen, now=now_ms(), new_id=new_id)
+    DEDUP_HITS.inc(sum(1 for o in plan.outcomes if isinstance(o, SendResult) and not o.created))
+    if not plan.documents:
+        return plan.outcomes, []
+    # Seqs follow the last_seq read above, in this transaction's snapshot; if another
+    # writer took them meanwhile, the unique (conversation, seq) index refuses the insert.
+    await store.messages.insert_many(plan.documents, ordered=True, session=session)
+    moved = await store.conversations.bulk_write(
+        # Not conditional on the last_seq read: the insert above already proved that
+        # nobody else took these seqs, and the condition would cost the update dearly.
+        [
+            UpdateOne({"_id": cid}, {"$set": fields})
+            for cid, fields in plan.conversation_updates.items()
+        ],
+        ordered=False,
+        session=session,
+    )
+    if moved.matched_count != len(plan.conversation_updates):
+        raise ConversationVanished
+    for doc in plan.documents:
+        if doc["attachments"]:
+            await store.attachments.update_many(
+                {"_id": {"$in": [a["id"] for a in doc["attachments"]]}},
+                {"$addToSet": {"conversation_ids": doc["conversation_id"]}},
+                session=session,
+            )
+    STORED.inc(len(plan.documents))
+    return plan.outcomes, plan.events
+
+
+async def _read_references(
+    store: Store, session: AsyncClientSession, sends: list[Send]
+) -> Referenced:
+    conversation_ids, keys, reply_ids, attachment_ids = references(sends)
+    conversations = await store.conversations.find(
+        {"_id": {"$in": conversation_ids}}, {"member_ids": 1, "last_seq": 1}, session=session
+    ).to_list()
+    stored = await store.messages.find({"dedup_key": {"$in": keys}}, session=session).to_list()
+    # Most batches have neither replies nor attachments: no round trip for them then.
+    replies = (
+        await store.messages.find(
+            {"_id": {"$in": reply_ids}}, {"conversation_id": 1}, session=session
         ).to_list()
-        stored = await store.messages.find({"dedup_key": {"$in": keys}}, session=session).to_list()
-        # Most batches have neither replies nor attachments: no round trip for them then.
-        replies = (
-            await store.messages.find(
-                {"_id": {"$in": reply_ids}}, {"conversation_id": 1}, session=session
-            ).to_list()
-            if reply_ids
-            else []
-        )
-        attachments = (
-            await store.attachments.find(
-                {"_id": {"$in": attachment_ids}}, session=session
-            ).to_list()
-            if attachment_ids
-            else []
-        )
-        return Referenced(
-            conversations={d["_id"]: d for d in conversations},
-            stored={d["dedup_key"]: d for d in stored},
-            replies={d["_id"]: d["conversation_id"] for d in replies},
-            attachments={d["_id"]: d for d in attachments},
-        )
+        if reply_ids
+        else []
+    )
+    attachments = (
+        await store.attachments.find({"_id": {"$in": attachment_ids}}, session=session).to_list()
+        if attachment_ids
+        else []
+    )
+    return Referenced(
+        conversations={d["_id"]: d for d in conversations},
+        stored={d["dedup_key"]: d for d in stored},
+        replies={d["_id"]: d["conversation_id"] for d in replies},
+        attachments={d["_id"]: d for d in attachments},
+    )
