@@ -585,13 +585,18 @@ async def test_catching_up_takes_as_many_sync_answers_as_needed(
     shown = client.messages().get_by_test_id("message-text")
     await expect(shown).to_have_text([message["text"] for message in held])
 
-    # Quinn's gateway goes away. Meanwhile Sam writes twice, then Rosa edits every
-    # message Quinn holds and writes ten more. Catching up then takes three answers:
-    # Rosa's ten new ones fill the first two, the second leaving Sam's out; the third
-    # has Sam's and room for only some of the edits, so Rosa's history is stale.
+    # Quinn's gateway goes away. Meanwhile Tina starts a chat with Quinn, Sam writes
+    # twice, then Rosa edits every message Quinn holds and writes ten more. Catching
+    # up then takes three answers: Rosa's ten new ones fill the first two, the second
+    # leaving the others out; the third has Sam's, Tina's, and room for only some of
+    # the edits, so Rosa's history is stale.
     await asyncio.to_thread(gateway.kill)
     banner = client.page.get_by_test_id("connection-banner")
     await expect(banner).to_have_attribute("data-state", "reconnecting")
+    tina = await api.register(username=unique_username("tina"), display_name="Tina")
+    with_tina = (await api.direct(tina, quinn))["id"]
+    for text in ("tina 1", "tina 2"):
+        await api.sent(tina, with_tina, text)
     for text in ("sam 2", "sam 3"):
         await api.sent(sam, with_sam, text)
     for message in held:
@@ -610,6 +615,8 @@ async def test_catching_up_takes_as_many_sync_answers_as_needed(
     await expect(sam_row.get_by_test_id("unread-badge")).to_have_text("3")
     await sam_row.click()
     await expect(shown).to_have_text(["sam 1", "sam 2", "sam 3"])
+    await client.conversation("Tina").click()
+    await expect(shown).to_have_text(["tina 1", "tina 2"])
     await client.screenshot("caught-up")
     assert client.errors == [], client.errors
 

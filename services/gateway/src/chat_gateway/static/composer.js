@@ -11,8 +11,9 @@ import { mergeMessage, openThread, state } from "./store.js";
 import { render, ui } from "./view.js";
 
 const SEND_TIMEOUT_MS = 15_000;
-// A send the server shed (`unavailable`) or could not settle in time
-// (`timeout`) is sent again on its own, this often, before it shows as failed.
+// A send the server shed (`unavailable`, `rate_limited`) or could not settle
+// in time (`timeout`) is sent again on its own, this often, before it shows
+// as failed.
 const AUTO_RETRIES = 3;
 const TIMEOUT_RETRY_MS = 1_000; // doubled at each attempt
 const TYPING_RENEW_MS = 2_500;
@@ -261,14 +262,14 @@ async function deliver(thread, local) {
 
 /**
  * How long to wait before sending again on its own, or null to show the send
- * as failed. `unavailable` stored nothing and says when to come back;
- * `timeout` (from the server, or no acknowledgement at all) may have stored
- * it, which the same client_msg_id makes harmless.
+ * as failed. `unavailable` and `rate_limited` stored nothing and say when to
+ * come back; `timeout` (from the server, or no acknowledgement at all) may
+ * have stored it, which the same client_msg_id makes harmless.
  */
 function autoRetryDelay(error, retries) {
   if (retries >= AUTO_RETRIES) return null;
   const wait = error.details?.retry_after;
-  if (error.code === "unavailable" && wait) return wait * 1000;
+  if ((error.code === "unavailable" || error.code === "rate_limited") && wait) return wait * 1000;
   if (error.code === "timeout") return TIMEOUT_RETRY_MS * 2 ** retries * (0.75 + Math.random() / 2);
   return null;
 }

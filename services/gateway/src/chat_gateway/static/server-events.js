@@ -10,7 +10,7 @@ import { $ } from "./dom.js";
 import { ensureUsers, queryPresence } from "./people.js";
 import { flushDeliveredSoon } from "./receipts.js";
 import { mergeMessage, saveReceiptsSoon, state, stopTyping, upsertConversation } from "./store.js";
-import { requestSync } from "./sync.js";
+import { requestSync, requestSyncSpread } from "./sync.js";
 import { render, ui } from "./view.js";
 
 const TYPING_SHOWN_MS = 5_000;
@@ -41,7 +41,7 @@ export function handleServerEvent(name, payload, { infoDialog }) {
     case "sync:required":
       // The gateway may have lost events meant for this device (whatever the
       // reason it gives): catch up as after a reconnection.
-      requestSync();
+      requestSyncSpread();
       return;
     default:
       return;

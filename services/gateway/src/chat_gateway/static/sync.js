@@ -39,7 +39,9 @@ export function requestSync() {
         await catchUp();
       } while (syncAgain);
     } catch (error) {
-      if (realtime?.connected) setTimeout(() => requestSync(), 3000);
+      // Resumed from the cursors reached so far; an overloaded server says when.
+      const wait = Math.max(3, error?.details?.retry_after ?? 0) * 1000;
+      if (realtime?.connected) setTimeout(() => requestSync(), wait);
       console.warn("sync failed", error);
     } finally {
       syncRunning = null;
@@ -47,6 +49,25 @@ export function requestSync() {
     }
   })();
   return syncRunning;
+}
+
+let spreadTimer = 0;
+
+/**
+ * `requestSync` after a moment of this device's own choosing: a gateway asks
+ * all of its sockets to sync at once (`sync:required`), and they should not
+ * all ask the message service in the same instant.
+ */
+export function requestSyncSpread(spreadMs = 2000) {
+  if (syncRunning) {
+    syncAgain = true;
+    return;
+  }
+  if (spreadTimer) return;
+  spreadTimer = setTimeout(() => {
+    spreadTimer = 0;
+    requestSync();
+  }, Math.random() * spreadMs);
 }
 
 /**
@@ -75,6 +96,7 @@ async function catchUp() {
       fillGaps();
       return;
     }
+    render(); // what came so far shows while the rest is asked for
   }
   throw new Error(`sync still incomplete after ${MAX_ANSWERS_PER_SYNC} answers`);
 }
@@ -110,7 +132,7 @@ function applyAnswer(answer, cursors) {
       reloadThread(thread);
       continue;
     }
-    if (!hadCursor && messages.length && messages[0].seq > thread.heldMax + 1) {
+    if (!hadCursor && messages.length && (!known || messages[0].seq > thread.heldMax + 1)) {
       // Without a cursor the answer holds the latest page, and `has_more`
       // means older history exists (loaded when scrolled to), not "ask again".
       thread.resetTo(messages[0].seq - 1);
