@@ -1,11 +1,13 @@
-"""`python -m chatbench [direct|group|idle|storm|all ...] [flags]`: benchmark send-to-deliver.
+"""`python -m chatbench [direct|group|idle|storm|chaos|all ...] [flags]`: benchmark send-to-deliver.
 
 Without URLs it starts its own stack as `make dev` does (free ports, a namespace
 and database of its own, per-user rate limits out of the way) and stops it at
 the end; with `--dev` or `--auth-url/--message-url/--gateway-url` it drives a
 running stack and leaves it running (storm then adds two gateways of its own,
-which it may SIGKILL). Each scenario prints a table and one JSON line on
-stdout (also appended to .dev/bench/results.jsonl); progress goes to stderr.
+which it may SIGKILL). A run with chaos starts its own Redis and RabbitMQ
+(private servers on free ports) under its own stack, and refuses a running one.
+Each scenario prints a table and one JSON line on stdout (also appended to
+.dev/bench/results.jsonl); progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from .chaos import FAULTS, parse_faults
 from .population import Population, SetupError, cache_path
 from .report import json_line
 from .runner import Runner, ScenarioFailed, report_table
@@ -40,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m chatbench",
         description="Open-loop benchmark of the chat's send-to-deliver path over HTTP and "
         "Socket.IO. Presets: " + presets + ". 'all' runs direct at 50 msg/s for 30 s, then "
-        "every preset.",
+        "every preset but chaos.",
     )
     parser.add_argument(
         "scenarios",
@@ -48,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         default=["all"],
         choices=[*SCENARIOS, "all"],
         metavar="SCENARIO",
-        help="direct, group, idle, storm or all (default: all)",
+        help="direct, group, idle, storm, chaos or all (default: all; chaos is not in all)",
     )
     load = parser.add_argument_group("load (each overrides the preset of every scenario run)")
     load.add_argument("--rate", type=float, help="offered messages/s (direct, group, storm)")
@@ -66,12 +69,39 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--sync-timeout", type=float, help="storm: wait at most s for syncs")
     load.add_argument("--size", type=int, help="characters of text per message")
     load.add_argument("--seed", type=int)
+    load.add_argument(
+        "--no-drop",
+        action="store_true",
+        help="idle: keep the connections at the end instead of dropping them all at once",
+    )
+    load.add_argument("--offline-timeout", type=float, help="idle: wait at most s for offline")
+    chaos = parser.add_argument_group("chaos (its own stack on private Redis and RabbitMQ)")
+    chaos.add_argument(
+        "--faults",
+        help="comma-separated, in order (default: all): "
+        + "; ".join(f"{k}: {v}" for k, v in FAULTS.items()),
+    )
+    chaos.add_argument("--fault-lead", type=float, help="steady seconds before the first fault")
+    chaos.add_argument("--fault-down", type=float, help="seconds a component stays down")
+    chaos.add_argument("--fault-gap", type=float, help="steady seconds after each recovery")
+    chaos.add_argument("--recover-timeout", type=float, help="give up on a recovery after s")
+    chaos.add_argument(
+        "--deliver-within", type=float, help="an acked message is late on a device after s"
+    )
     gen = parser.add_argument_group("generator")
     gen.add_argument("--workers", type=int, help="generator processes")
     gen.add_argument("--connect-concurrency", type=int, help="connects in flight per process")
     gen.add_argument("--ack-timeout", type=float)
     gen.add_argument("--drain-timeout", type=float)
     gen.add_argument("--connect-timeout", type=float)
+    gen.add_argument(
+        "--give-up-after",
+        type=float,
+        help="stop retrying a refused or unanswered send this many s after it was due",
+    )
+    gen.add_argument(
+        "--answer-within", type=float, help="count send answers slower than this many s"
+    )
     gen.add_argument("--max-lag-ms", type=float, help="flag the generator above this lag p99")
     gen.add_argument(
         "--max-generator-cpu", type=float, help="flag the generator above this CPU%% per process"
@@ -88,7 +118,11 @@ def _parser() -> argparse.ArgumentParser:
     stack.add_argument("--message-url")
     stack.add_argument("--gateway-url", action="append", help="repeat for each gateway")
     stack.add_argument("--gateways", type=int, default=2, help="own stack: gateways (2)")
-    stack.add_argument("--mongodb-url", default=os.environ.get("MONGODB_URL"))
+    stack.add_argument(
+        "--mongodb-url",
+        help="a MongoDB for the own stack (default: MONGODB_URL, else an embedded server; "
+        "chaos always runs its own embedded one)",
+    )
     stack.add_argument(
         "--db",
         help="own stack: a database that survives the run (users are then cached); "
@@ -145,6 +179,15 @@ FLAG_NAMES = (
     "connect_timeout",
     "max_lag_ms",
     "max_generator_cpu",
+    "give_up_after",
+    "answer_within",
+    "offline_timeout",
+    "faults",
+    "fault_lead",
+    "fault_down",
+    "fault_gap",
+    "recover_timeout",
+    "deliver_within",
 )
 
 
@@ -160,13 +203,31 @@ def main(argv: list[str] | None = None) -> int:
     flags = {name: getattr(args, name) for name in FLAG_NAMES}
     if args.no_fresh_gateways:
         flags["fresh_gateways"] = False
+    if args.no_drop:
+        flags["drop"] = False
+    if args.faults is not None:
+        try:
+            parse_faults(args.faults)
+        except ValueError as exc:
+            print(f"bench: --faults: {exc}", file=sys.stderr)
+            return 2
     configs = [configure(name, preset, flags) for name, preset in _runs(args)]
+    chaos = any(config.scenario == "chaos" for config in configs)
     extra_env = dict(item.split("=", 1) for item in args.service_env if "=" in item)
     if args.dev:
         args.auth_url = args.auth_url or DEV_URLS["auth_url"]
         args.message_url = args.message_url or DEV_URLS["message_url"]
         args.gateway_url = args.gateway_url or DEV_URLS["gateway_url"]
     external = bool(args.auth_url or args.message_url or args.gateway_url)
+    # Chaos kills and restarts its database, so it never takes one from the environment.
+    mongodb_url = args.mongodb_url or (None if chaos else os.environ.get("MONGODB_URL"))
+    if chaos and (external or args.mongodb_url):
+        print(
+            "bench: chaos restarts Redis, RabbitMQ and the database, so it runs only on a stack "
+            "of its own on private servers: drop --dev, the URLs and --mongodb-url",
+            file=sys.stderr,
+        )
+        return 2
 
     # SIGTERM (make interrupted, a CI timeout) unwinds like Ctrl-C, so the stack is stopped.
     def terminate(signum: int, frame: object) -> None:
@@ -185,18 +246,19 @@ def main(argv: list[str] | None = None) -> int:
                 auth_url=args.auth_url,
                 message_url=args.message_url,
                 gateway_urls=args.gateway_url,
-                mongodb_url=args.mongodb_url,
+                mongodb_url=mongodb_url,
                 db=args.db or os.environ.get("MONGODB_DB", "chat"),
                 namespace=args.namespace,
             )
         else:
             stack = start_own_stack(
                 gateways=args.gateways,
-                mongodb_url=args.mongodb_url,
+                mongodb_url=mongodb_url,
                 db=args.db,
                 extra_env=extra_env,
                 log_root=Path(args.log_dir),
                 log=not args.quiet,
+                private=chaos,
             )
     except (StackError, RuntimeError) as exc:
         # RuntimeError: a service that would not start (its log's tail is in the message).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -35,6 +35,12 @@ class WorkerPlan:
     reconnect_jitter: float
     seed: int
     use_uvloop: bool = True
+    # A refused or unanswered send is retried until it is this many seconds past due.
+    give_up_after: float = 60.0
+    # Send answers slower than this are counted (`slow_answers`).
+    answer_within: float = 2.0
+    # Keep when each device got each message (chaos judges delivery times per fault).
+    record_arrivals: bool = False
 
 
 @dataclass
@@ -54,8 +60,14 @@ class WorkerResult:
     hists: dict[str, Any]  # name -> Histogram wire
     counters: dict[str, int]
     errors: dict[str, int]
-    acked: list[tuple[int, int, int]]  # (conversation, seq, sender device)
+    acked: list[tuple[int, int, int, float]]  # (conversation, seq, sender device, acked at)
     held: dict[int, dict[int, list[int]]]  # device -> conversation -> seqs held
     down: list[int]  # devices not connected at the end
     fates: list[DeviceFate]
     times: dict[str, float]
+    # (kind, sent at, answered at, code) of each refused or unanswered attempt.
+    refusals: list[tuple[str, float, float, str]] = field(default_factory=list)
+    # Second of the run -> send answers by outcome ("ok" or the error code).
+    timeline: dict[int, dict[str, int]] = field(default_factory=dict)
+    # Device -> conversation -> seq -> when it arrived (only with `record_arrivals`).
+    arrivals: dict[int, dict[int, dict[int, float]]] = field(default_factory=dict)

@@ -9,12 +9,18 @@ Definitions (per scenario run):
 - seq gaps: per device and conversation, seqs missing below the highest seq the
   device holds (what would make an app call `sync`).
 - duplicate stores: a resend with the same client_msg_id answered with another message.
+- reused seqs: one seq of a conversation acknowledged for two different messages: the
+  store lost the first after acknowledging it (a crash), and gave its seq again.
 - latencies are measured from the time a send was due (open loop), in ms.
+- answers: every send attempt, from when it went out to its answer, whatever the
+  answer said (accepted, `unavailable`, `timeout`...); `never_answered`: attempts
+  with no answer within --ack-timeout or still unanswered at the end.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import defaultdict
 from typing import Any
@@ -51,8 +57,9 @@ def delivery_accounting(
     for result in results:
         held.update(result.held)
         down.update(result.down)
-        for conv, seq, sender in result.acked:
+        for conv, seq, sender, *_ in result.acked:
             acked[conv].append((seq, sender))
+    reused = sum(len(m) - len({seq for seq, _ in m}) for m in acked.values())
     lost = 0
     lost_messages: set[tuple[int, int]] = set()
     for conv, messages in acked.items():
@@ -78,11 +85,82 @@ def delivery_accounting(
         "lost_messages": len(lost_messages),
         "seq_gaps": gaps,
         "devices_down": len(down),
+        "reused_seqs": reused,
     }
 
 
 def _rate(n: int, seconds: float) -> float:
     return round(n / seconds, 1) if seconds > 0 else 0.0
+
+
+def window_outcomes(
+    timelines: list[dict[int, dict[str, int]]], start_s: float, end_s: float
+) -> dict[str, int]:
+    """Send answers by outcome over the seconds [start_s, end_s) of the run (from t0)."""
+    first, last = math.floor(start_s), math.ceil(end_s)
+    total: dict[str, int] = defaultdict(int)
+    for timeline in timelines:
+        for second, outcomes in timeline.items():
+            if first <= second < last:
+                for outcome, n in outcomes.items():
+                    total[outcome] += n
+    return dict(sorted(total.items()))
+
+
+def storm_sends(
+    timelines: list[dict[int, dict[str, int]]], start_s: float, end_s: float, offered: float
+) -> dict[str, Any]:
+    """How sending fared between the kill and the last sync: shed, timed out, acked per s."""
+    outcomes = window_outcomes(timelines, start_s, end_s)
+    seconds = max(1, math.ceil(end_s) - math.floor(start_s))
+    return {
+        "window_s": [round(start_s, 2), round(end_s, 2)],
+        "answers": outcomes,
+        "shed": outcomes.get("unavailable", 0),
+        "timeouts": outcomes.get("timeout", 0),
+        "acked_per_s": round(outcomes.get("ok", 0) / seconds, 1),
+        "offered_per_s": offered,
+    }
+
+
+def answer_summary(
+    hist: Histogram, counters: dict[str, int], refusals: list[tuple[str, float, float, str]]
+) -> dict[str, Any]:
+    """Send attempts and their answers: how fast, how many refused, how many never."""
+    refused: dict[str, int] = defaultdict(int)
+    for kind, _, _, code in refusals:
+        if kind == "send":
+            refused[code] += 1
+    return {
+        "ms": hist.summary(),
+        "slow": counters.get("slow_answers", 0),
+        "never_answered": refused.get("no_answer", 0) + counters.get("unanswered_at_end", 0),
+        "refused": dict(sorted(refused.items())),
+        "retries": counters.get("retries", 0),
+        "abandoned": counters.get("abandoned", 0),
+        "unanswered_on_close": counters.get("unanswered_on_close", 0),
+    }
+
+
+def sync_summary(
+    counters: dict[str, int], refusals: list[tuple[str, float, float, str]]
+) -> dict[str, Any]:
+    required = {
+        name.split(":", 1)[1]: n
+        for name, n in sorted(counters.items())
+        if name.startswith("sync_required:")
+    }
+    refused: dict[str, int] = defaultdict(int)
+    for kind, _, _, code in refusals:
+        if kind == "sync":
+            refused[code] += 1
+    return {
+        "syncs": counters.get("syncs", 0),
+        "more_pages": counters.get("sync_pages_more", 0),
+        "after_gap": counters.get("gap_syncs", 0),
+        "required": required,
+        "refused": dict(sorted(refused.items())),
+    }
 
 
 def storm_summary(fates: list[DeviceFate], t_kill: float | None, killed_url: str) -> dict[str, Any]:
@@ -129,6 +207,7 @@ def build(
     merged = merge_results(results)
     hists: dict[str, Histogram] = merged["hists"]
     counters: dict[str, int] = merged["counters"]
+    refusals = [r for result in results for r in result.refusals]
     times: dict[str, float] = {}
     for result in results:
         for key, value in result.times.items():
@@ -207,12 +286,18 @@ def build(
         "duplicate_stores": counters.get("duplicate_stores", 0)
         + (max(0, stored - sent) if stored is not None else 0),
         "seq_gaps": accounting["seq_gaps"],
+        "reused_seqs": accounting["reused_seqs"],
         "out_of_order": counters.get("out_of_order", 0),
         "devices_down": accounting["devices_down"],
         "disconnects": counters.get("disconnects", 0),
         "reconnects": counters.get("reconnects", 0),
         "resent": counters.get("resent", 0),
         "errors": dict(sorted(merged["errors"].items())),
+        "answers": {
+            "within_s": config.answer_within,
+            **answer_summary(hists.get("answer", Histogram()), counters, refusals),
+        },
+        "sync": sync_summary(counters, refusals),
         "processes": {n: u.as_dict() for n, u in sorted(usage.items())},
         "generator": {
             "processes": len(generator),
@@ -247,6 +332,14 @@ def _ms(summary: dict[str, Any]) -> str:
     )
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) if counts else "none"
+
+
+def _num(value: float | None) -> str:
+    return "      -" if value is None else f"{value:6.1f}"
+
+
 def table(report: dict[str, Any], description: str) -> str:
     lines = [f"== {report['label']}: {description}"]
     setup = report["setup"]
@@ -275,7 +368,21 @@ def table(report: dict[str, Any], description: str) -> str:
             f"integrity      lost {report['lost']} (of {report['lost_messages']} messages)"
             f"  duplicates {report['duplicates']}  duplicate stores "
             f"{report['duplicate_stores']}  seq gaps {report['seq_gaps']}  out of order "
-            f"{report['out_of_order']}"
+            f"{report['out_of_order']}  reused seqs {report['reused_seqs']}"
+        )
+        answers = report["answers"]
+        lines.append(f"  answer        {_ms(answers['ms'])}  (each attempt, refusals included)")
+        lines.append(
+            f"answers        over {answers['within_s']:g} s {answers['slow']}  never answered "
+            f"{answers['never_answered']}  refused {_counts(answers['refused'])}  retries "
+            f"{answers['retries']}  abandoned {answers['abandoned']}  unanswered when the "
+            f"connection dropped {answers['unanswered_on_close']}"
+        )
+        sync = report["sync"]
+        lines.append(
+            f"sync           {sync['syncs']} complete (+{sync['more_pages']} more pages), "
+            f"{sync['after_gap']} after a gap; sync:required {_counts(sync['required'])}; "
+            f"refused {_counts(sync['refused'])}"
         )
     lines.append(f"  connect       {_ms(report['connect_ms'])}")
     if "idle" in report:
@@ -293,6 +400,37 @@ def table(report: dict[str, Any], description: str) -> str:
             f"(synced p50 {storm.get('synced_s', {}).get('p50')} s, p99 "
             f"{storm.get('synced_s', {}).get('p99')} s); resent {report['resent']}"
         )
+        if "sends" in storm:
+            sends = storm["sends"]
+            lines.append(
+                f"  sends in the storm ({sends['window_s'][0]:g}-{sends['window_s'][1]:g} s): "
+                f"shed {sends['shed']}, timed out {sends['timeouts']}, acked "
+                f"{sends['acked_per_s']:g}/s of {sends['offered_per_s']:g}/s offered"
+            )
+    if "drop" in report:
+        drop = report["drop"]
+        lines.append(
+            f"disconnects    {drop['dropped']} connections of {drop['users']} users dropped at "
+            f"once; all offline in {drop['all_offline_s']} s (p50 {drop['offline_s'].get('p50')}"
+            f" s, p99 {drop['offline_s'].get('p99')} s; {drop['still_online']} still online); "
+            f"gateway log error lines {drop['gateway_error_lines']}"
+        )
+    if "chaos" in report:
+        lines.append(
+            "fault          at s   up s  ready s  unavailable  timeout  no answer  acked  "
+            "late/judged (pairs, missing)  5xx after recovery"
+        )
+        for f in report["chaos"]["faults"]:
+            after = f.get("errors_5xx_after_recovery", f.get("errors_5xx"))
+            late = f"{f['late_messages']}/{f['judged']} ({f['late_deliveries']}, "
+            late += f"{f['missing_deliveries']})"
+            lines.append(
+                f"  {f['name']:<11}{f['at_s']:6.1f} {_num(f.get('down_s'))} "
+                f"{_num(f.get('recover_s'))}  {f['sends_unavailable']:>11}  "
+                f"{f['sends_timeout']:>7}  {f['sends_unanswered']:>9}  {f['acked']:>5}  "
+                f"{late:<28}  {'-' if after is None else after['total']}"
+                + (f"  ERROR {f['error']}" if f.get("error") else "")
+            )
     for phase, title in (("connect_phase", "connect burst"), ("after_kill", "after the kill")):
         if phase in report:
             cpu = report[phase]["cpu_pct"]

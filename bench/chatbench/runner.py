@@ -3,9 +3,11 @@
 The coordinator process does the REST setup (users, conversations), splits the
 devices and the send schedule over the generator processes, tells them when to
 connect and when to start, samples CPU and memory of every process (psutil)
-once a second, prints a progress line, kills a gateway in the storm, waits
-(bounded) for the last deliveries, then collects what each process saw and
-builds the report. Every wait has a deadline; nothing runs unbounded.
+once a second, prints a progress line, kills a gateway in the storm, runs the
+chaos scenario's faults (chaos.Driver, on a thread of its own), drops the idle
+connections at once and watches the users go offline, waits (bounded) for the
+last deliveries, then collects what each process saw and builds the report.
+Every wait has a deadline; nothing runs unbounded.
 """
 
 from __future__ import annotations
@@ -18,16 +20,21 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+import redis
+
+from chat_testkit.process import log_problems
+
+from .chaos import Driver, Probe, Schedule, parse_faults, summarize
 from .client import socketio_url
 from .histogram import Histogram
 from .plan import DeviceSpec, WorkerPlan, WorkerResult
 from .population import Conversation, Population, User
 from .procstat import Sampler, loadavg
-from .report import build, storm_summary, table
+from .report import build, storm_sends, storm_summary, table
 from .scenarios import Config
 from .stack import Stack, own_gateways_for, stop_own_gateways
 from .worker import worker_main
@@ -55,6 +62,8 @@ class Live:
     lag: Histogram = field(default_factory=Histogram)
     connected: set[int] = field(default_factory=set)
     ready: set[int] = field(default_factory=set)
+    stopped: set[int] = field(default_factory=set)
+    dropped: dict[int, int] = field(default_factory=dict)
     results: dict[int, WorkerResult] = field(default_factory=dict)
 
     def total(self, key: str) -> int:
@@ -96,7 +105,7 @@ class Runner:
     # --- setup -------------------------------------------------------------------------------
 
     async def _conversations(self, config: Config, users: list[User]) -> list[Conversation]:
-        if config.scenario in ("direct", "storm"):
+        if config.scenario in ("direct", "storm", "chaos"):
             key: tuple[Any, ...] = ("direct", len(users), config.convs_per_user)
             if key not in self._made:
                 self._made[key] = await self.population.direct_ring(users, config.convs_per_user)
@@ -116,7 +125,7 @@ class Runner:
         await self.population.refresh_older_than(600)
         users = self.population.users[:count]
         conversations = await self._conversations(config, users)
-        if config.scenario in ("direct", "group"):
+        if config.scenario in ("direct", "group", "chaos"):
             n_devices = len(users) * config.devices
         elif config.scenario == "idle":
             n_devices = config.connections
@@ -173,7 +182,10 @@ class Runner:
                     conv_devices=[len(conv_devices[i]) for i in range(len(every))],
                     send_slots=slots,
                     rate=config.rate,
-                    duration=config.duration,
+                    # Chaos sends until its faults are over: told to stop, never out of plan.
+                    duration=_schedule(config).longest()
+                    if config.scenario == "chaos"
+                    else config.duration,
                     warmup=config.warmup,
                     size=config.size,
                     ack_timeout=config.ack_timeout,
@@ -182,6 +194,9 @@ class Runner:
                     reconnect_jitter=config.reconnect_jitter,
                     seed=config.seed,
                     use_uvloop=self.use_uvloop,
+                    give_up_after=config.give_up_after,
+                    answer_within=config.answer_within,
+                    record_arrivals=config.scenario == "chaos",
                 )
             )
         return plans, conv_devices, conv_base
@@ -228,6 +243,10 @@ class Runner:
                     live.ready.add(worker)
                 elif kind == "result":
                     live.results[worker] = message[2]
+                elif kind == "stopped":
+                    live.stopped.add(worker)
+                elif kind == "dropped":
+                    live.dropped[worker] = message[2]
             if not pipes:
                 return done is not None and bool(done())
 
@@ -273,6 +292,17 @@ class Runner:
         setup_started = time.monotonic()
         setup_before = self.population.stats.as_dict()
         storm = config.scenario == "storm"
+        chaos = config.scenario == "chaos"
+        if chaos and not (stack.own and stack.private and stack.mongo is not None):
+            raise ScenarioFailed(
+                "chaos runs only on the bench's own stack, with its own Redis, RabbitMQ and "
+                "embedded database (no --dev, URLs or --mongodb-url)"
+            )
+        if chaos:
+            try:
+                parse_faults(config.faults)
+            except ValueError as exc:
+                raise ScenarioFailed(str(exc)) from None
         if storm and not stack.own:
             own_gateways_for(stack, 2, self.extra_env)
         gateway_urls = stack.owned_gateway_urls() if storm else list(stack.gateway_urls)
@@ -284,6 +314,8 @@ class Runner:
         try:
             return self._run(config, gateway_urls, setup_started, setup_before)
         finally:
+            if chaos:
+                stack.heal()
             if storm:
                 if stack.own:
                     stack.restart_gateway(0)
@@ -425,6 +457,8 @@ class Runner:
                 live, usage, rss_before, gen_before, sampler, connected_at
             )
             t0 = connected_at
+            if config.drop:
+                extra["drop"] = self._disconnect_storm(config, topo, pipes, live, pump)
         else:
             for pipe in pipes:
                 pipe.send(("run", t0))
@@ -445,6 +479,29 @@ class Runner:
                     "seconds": round(storm_s, 2),
                     "cpu_pct": {n: round(u.cpu_pct, 1) for n, u in sorted(storm_usage.items())},
                 }
+            elif config.scenario == "chaos":
+                schedule = _schedule(config)
+                driver = Driver(stack, schedule, t0)
+                probe = Probe(self._probe_targets(topo))
+                probe.start()
+                driver.start()
+                try:
+                    limit = t0 + schedule.longest()
+                    while driver.is_alive() and time.time() < limit:
+                        pump(
+                            driver.phase,
+                            min(limit, time.time() + 1.0),
+                            lambda: not driver.is_alive(),
+                        )
+                finally:
+                    driver.abort()
+                    driver.join(180)
+                for pipe in pipes:
+                    pipe.send(("stop",))
+                pump("stop", time.time() + 30, everyone(live.stopped))
+                t_end = time.time()
+                # What was sent is what the faults took: the duration, for the rates.
+                config = replace(config, duration=round(t_end - t0, 1))
             else:
                 pump("send", t_end)
             usage, machine_pct, window_s = sampler.usage(window)
@@ -456,6 +513,8 @@ class Runner:
                 )
                 if config.scenario == "storm":
                     settled = settled and live.total("synced") >= live.total("fates")
+                if config.scenario == "chaos":
+                    return settled
                 return settled and live.total("sent") >= int(config.rate * config.duration)
 
             drain_for = config.drain_timeout
@@ -464,6 +523,8 @@ class Runner:
             # Progress snapshots come once a second: wait for one taken after the last send.
             pump("drain", time.time() + 1.2)
             pump("drain", time.time() + drain_for, drained)
+            if config.scenario == "chaos":
+                probe.stop()
         load_end = loadavg()
         for pipe in pipes:
             pipe.send(("finish",))
@@ -479,11 +540,43 @@ class Runner:
             stored = self._stored_when_still(topo.conversations) - base_sum
         if config.scenario == "storm":
             fates = [f for r in results for f in r.fates]
-            extra["storm"] = storm_summary(fates, t_kill, killed_url)
+            storm = extra["storm"] = storm_summary(fates, t_kill, killed_url)
             killed_socket = socketio_url(gateway_urls[0])
-            extra["storm"]["clients_on_killed_gateway"] = sum(
+            storm["clients_on_killed_gateway"] = sum(
                 1 for d in topo.devices if d.gateways[0] == killed_socket
             )
+            if t_kill is not None:
+                # From the kill until every dropped client had synced (else the end of sending).
+                synced = storm.get("all_synced_s")
+                until = t_kill + synced if synced is not None else t0 + config.duration
+                storm["sends"] = storm_sends(
+                    [r.timeline for r in results], t_kill - t0, until - t0, config.rate
+                )
+                storm["shed"] = storm["sends"]["shed"]
+        if config.scenario == "chaos":
+            extra["chaos"] = {
+                "schedule": {
+                    "faults": schedule.faults,
+                    "lead_s": schedule.lead,
+                    "down_s": schedule.down,
+                    "gap_s": schedule.gap,
+                    "deliver_within_s": config.deliver_within,
+                },
+                "faults": summarize(
+                    driver.records,
+                    t0=t0,
+                    end=time.time(),
+                    acked=[a for r in results for a in r.acked],
+                    arrivals={d: a for r in results for d, a in r.arrivals.items()},
+                    conv_devices=conv_devices,
+                    down={d for r in results for d in r.down},
+                    refusals=[x for r in results for x in r.refusals],
+                    probes=probe.records,
+                    within=config.deliver_within,
+                ),
+                "records": [record.as_dict(t0) for record in driver.records],
+                "probes": len(probe.records),
+            }
         topology = {
             "users": len(topo.users),
             "devices": len(topo.devices),
@@ -499,6 +592,8 @@ class Runner:
             "namespace": stack.namespace,
             "db": stack.db,
             "gateway_env": stack.gateway_env if (stack.own or config.scenario == "storm") else {},
+            # Redis and RabbitMQ of the run's own, by port (chaos).
+            "private_servers": {name: server.port for name, server in stack.private.items()},
         }
         return build(
             config,
@@ -517,6 +612,83 @@ class Runner:
             topology=topology,
             extra=extra,
         )
+
+    def _probe_targets(self, topo: Topology) -> dict[str, tuple[str, dict[str, str]]]:
+        """What chaos probes over REST: every service's readiness, a read from auth and message."""
+        stack = self.stack
+        bearer = {"Authorization": f"Bearer {topo.users[0].token}"}
+        targets = {
+            "auth /v1/users/me": (stack.auth_url + "/v1/users/me", bearer),
+            "message /v1/conversations": (stack.message_url + "/v1/conversations?limit=1", bearer),
+            "auth /readyz": (stack.auth_url + "/readyz", {}),
+            "message /readyz": (stack.message_url + "/readyz", {}),
+        }
+        for i, url in enumerate(stack.gateway_urls):
+            targets[f"gateway{i + 1} /readyz"] = (url + "/readyz", {})
+        return targets
+
+    def _disconnect_storm(
+        self,
+        config: Config,
+        topo: Topology,
+        pipes: list[Connection],
+        live: Live,
+        pump: Callable[[str, float, Callable[[], bool] | None], bool],
+    ) -> dict[str, Any]:
+        """Every connection dropped at once; how long until each user reads offline."""
+        stack = self.stack
+        owners = {d.user for d in topo.devices}
+        user_ids = [u.id for u in topo.users if u.index in owners]
+        logs = [g.log_path for g in stack.gateways]
+        offsets = {path: path.stat().st_size if path.exists() else 0 for path in logs}
+        client = redis.Redis.from_url(stack.redis_url, socket_timeout=5)
+        offline_at: dict[str, float] = {}
+        try:
+            online_before = len(user_ids) - len(_offline(client, stack.namespace, user_ids))
+            dropped_at = time.time()
+            for pipe in pipes:
+                pipe.send(("drop",))
+            polled = 0.0
+
+            def everyone_offline() -> bool:
+                nonlocal polled
+                now = time.time()
+                if now - polled >= 0.1:
+                    polled = now
+                    for user_id in _offline(client, stack.namespace, user_ids):
+                        offline_at.setdefault(user_id, now - dropped_at)
+                return len(offline_at) == len(user_ids) and len(live.dropped) == len(pipes)
+
+            pump("drop", dropped_at + config.offline_timeout, everyone_offline)
+        finally:
+            client.close()
+        # The gateways may still be logging what the disconnects set off.
+        time.sleep(2.0)
+        error_lines: int | None = None
+        if logs:
+            error_lines = 0
+            for path in logs:
+                with path.open("rb") as log:
+                    log.seek(offsets[path])
+                    error_lines += len(log_problems(log.read().decode(errors="replace")))
+        hist = Histogram()
+        for seconds in offline_at.values():
+            hist.record(seconds)
+        everyone = len(offline_at) == len(user_ids)
+        return {
+            "dropped": sum(live.dropped.values()),
+            "users": len(user_ids),
+            "online_before": online_before,
+            "still_online": len(user_ids) - len(offline_at),
+            "all_offline_s": round(max(offline_at.values()), 2)
+            if everyone and offline_at
+            else None,
+            "offline_s": {
+                k: round(v / 1000.0, 3) for k, v in hist.summary().items() if k != "count"
+            },
+            "gateway_error_lines": error_lines,
+            "how": "client sockets aborted at once; presence read from the gateways' Redis keys",
+        }
 
     def _settle(self, sampler: Sampler, label: str, limit: float = 60.0) -> float:
         """Wait (bounded) until the services are quiet, so a backlog of the last scenario
@@ -570,6 +742,27 @@ class Runner:
             "gateway_rss_before_mb": {n: round(kb / 1024, 1) for n, kb in rss_before.items()},
             "held_s": round(time.time() - connected_at, 1),
         }
+
+
+def _schedule(config: Config) -> Schedule:
+    return Schedule(
+        faults=parse_faults(config.faults),
+        lead=config.fault_lead,
+        down=config.fault_down,
+        gap=config.fault_gap,
+        recover_timeout=config.recover_timeout,
+    )
+
+
+def _offline(client: redis.Redis, namespace: str, user_ids: list[str]) -> set[str]:
+    """Users with no live connection, read as the gateways read presence (their Redis keys)."""
+    seconds, micros = client.time()
+    now = seconds + micros / 1_000_000
+    with client.pipeline(transaction=False) as pipe:
+        for user_id in user_ids:
+            pipe.zcount(f"{namespace}:presence:conns:{user_id}", now, "+inf")
+        counts = pipe.execute()
+    return {user_id for user_id, n in zip(user_ids, counts, strict=True) if not n}
 
 
 def report_table(report: dict[str, Any], config: Config) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-SCENARIOS = ("direct", "group", "idle", "storm")
+SCENARIOS = ("direct", "group", "idle", "storm", "chaos")
+# The chaos scenario's faults, in order (chaos.FAULTS says what each does).
+ALL_FAULTS = "redis,rabbitmq,message,gateway,auth,mongodb"
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,22 @@ class Config:
     max_generator_cpu: float = 85.0  # % of one core, per generator process
     seed: int = 1
     fresh_gateways: bool = True  # idle, own stack: restart gateways for a clean RSS baseline
+    # How a client answers refusals (CONTRACT §7.1): every scenario retries `unavailable`
+    # after retry_after and `timeout` at once, until a message is this late.
+    give_up_after: float = 60.0
+    answer_within: float = 2.0  # send answers slower than this are counted as slow
+    drop: bool = True  # idle: then drop every connection at once (a disconnect storm)
+    offline_timeout: float = 90.0  # idle: give up waiting for every user to read offline
+    faults: str = ALL_FAULTS  # chaos: which, in order
+    fault_lead: float = 5.0  # chaos: steady traffic before the first fault
+    fault_down: float = 2.0  # chaos: seconds a component stays down
+    fault_gap: float = 15.0  # chaos: steady traffic after each recovery
+    recover_timeout: float = 90.0  # chaos: give up waiting for a recovery
+    deliver_within: float = 10.0  # chaos: an acked message is late on a device after this
 
     @property
     def label(self) -> str:
-        if self.scenario in ("direct", "group"):
+        if self.scenario in ("direct", "group", "chaos"):
             return f"{self.scenario}@{self.rate:g}/s"
         if self.scenario == "idle":
             return f"idle@{self.connections}"
@@ -57,9 +71,17 @@ class Config:
                 f"{self.workers} generator process(es)"
             )
         if self.scenario == "idle":
+            dropped = ", then all dropped at once" if self.drop else ""
             return (
                 f"{self.connections} idle connections of {self.users} users, held "
-                f"{self.duration:g} s, {self.workers} generator process(es)"
+                f"{self.duration:g} s{dropped}, {self.workers} generator process(es)"
+            )
+        if self.scenario == "chaos":
+            return (
+                f"{self.users} users x {self.devices} devices, {self.convs_per_user} direct "
+                f"conversations each, {self.rate:g} msg/s; faults {self.faults}, each down "
+                f"{self.fault_down:g} s, {self.fault_gap:g} s apart after recovery "
+                f"({self.fault_lead:g} s before the first); private Redis and RabbitMQ"
             )
         return (
             f"{self.clients} clients of {self.users} users, {self.rate:g} msg/s, one gateway "
@@ -81,6 +103,7 @@ PRESETS: dict[str, Config] = {
     "storm": Config(
         "storm", rate=50, duration=15, users=200, clients=2000, kill_after=3, workers=2
     ),
+    "chaos": Config("chaos", rate=50, users=100, devices=2, convs_per_user=2, workers=1),
 }
 ALL: list[tuple[str, dict[str, Any]]] = [
     ("direct", {"rate": 50, "duration": 30}),
@@ -127,6 +150,7 @@ def _at_least(name: str, limit: float, value: float | None) -> Target:
 def targets(config: Config, report: dict[str, Any]) -> list[Target]:
     """The issue's targets, checked against this run (whatever its size: see `target_size`)."""
     e2e = report.get("e2e_ms", {}).get("p99") if report.get("e2e_ms", {}).get("count") else None
+    answers = report.get("answers", {})
     if config.scenario == "direct":
         limit = 20.0 if config.rate <= 50 else 100.0
         return [
@@ -134,7 +158,26 @@ def targets(config: Config, report: dict[str, Any]) -> list[Target]:
             _at_most("lost", 0, report["lost"]),
             _at_most("duplicates", 0, report["duplicates"]),
             _at_most("seq gaps", 0, report["seq_gaps"]),
+            _at_most("never answered", 0, answers.get("never_answered")),
+            _at_most(f"answers > {config.answer_within:g} s", 0, answers.get("slow")),
         ]
+    if config.scenario == "chaos":
+        checks = [
+            _at_most("lost", 0, report["lost"]),
+            _at_most("duplicate stores", 0, report["duplicate_stores"]),
+            _at_most("reused seqs", 0, report["reused_seqs"]),
+        ]
+        for fault in report.get("chaos", {}).get("faults", [])[1:]:
+            after = fault["errors_5xx_after_recovery"]
+            checks.append(_at_most(f"{fault['name']}: late", 0, fault["late_messages"]))
+            checks.append(
+                _at_most(
+                    f"{fault['name']}: 5xx after recovery",
+                    0,
+                    None if after is None else after["total"],
+                )
+            )
+        return checks
     if config.scenario == "group":
         return [_at_most("e2e p99 ms", 100.0, e2e), _at_most("lost", 0, report["lost"])]
     if config.scenario == "idle":
@@ -147,6 +190,7 @@ def targets(config: Config, report: dict[str, Any]) -> list[Target]:
     return [
         _at_most("s until all synced", 10.0, storm.get("all_synced_s")),
         _at_most("lost", 0, report["lost"]),
+        _at_most("sends shed in the storm", 0, storm.get("shed")),
     ]
 
 
@@ -160,4 +204,6 @@ def target_size(config: Config) -> bool:
         return config.members >= 100 and config.rate >= 20
     if config.scenario == "idle":
         return config.connections >= 5000
+    if config.scenario == "chaos":
+        return config.rate >= 50 and set(config.faults.split(",")) >= set(ALL_FAULTS.split(","))
     return config.clients >= 2000

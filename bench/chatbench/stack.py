@@ -7,6 +7,10 @@ that it never meets a dev stack or a test run on the same Redis and RabbitMQ.
 Its gateways get per-user rate limits far above what the bench sends, so that
 the bench measures delivery and not throttling.
 Everything it starts it stops, and it deletes its queues, keys and database.
+
+For the chaos scenario the own stack runs on a Redis and a RabbitMQ of its own
+(`chat_testkit.private`), so that restarting them disturbs nobody else; the
+stack can take each of its components down and bring it back.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
+
 from chat_testkit.amqp import remove_service_namespace
+from chat_testkit.private import PrivateRabbitMQ, PrivateRedis, PrivateServer, PrivateServerError
 from chat_testkit.process import ServiceProcess
 from chat_testkit.services import (
     EmbeddedMongo,
@@ -89,7 +96,10 @@ class Stack:
     gateways: list[ServiceProcess] = field(default_factory=list)
     mongo: EmbeddedMongo | None = None
     mongo_dir: Path | None = None
+    mongo_storage: Path | None = None
     drop_db: bool = False
+    # Redis and RabbitMQ of the run's own ("redis", "rabbitmq"), when it has them.
+    private: dict[str, PrivateServer] = field(default_factory=dict)
 
     # --- what the report measures ---------------------------------------------------------
 
@@ -137,6 +147,71 @@ class Stack:
         with ThreadPoolExecutor(max_workers=max(1, len(self.gateways))) as pool:
             list(pool.map(lambda g: g.restart(timeout=60), self.gateways))
 
+    # --- components down and up (chaos) ------------------------------------------------------
+
+    def _service(self, component: str) -> ServiceProcess:
+        if self.services is None:
+            raise StackError(f"{component} is not a process of the bench's own stack")
+        if component == "auth":
+            return self.services.auth
+        if component == "message":
+            return self.services.message
+        if component == "gateway":
+            return self.gateways[0]
+        raise StackError(f"no component {component!r}")
+
+    def interrupt(self, component: str) -> None:
+        """Redis and RabbitMQ stop cleanly (a restart); services and the database are SIGKILLed."""
+        if component in ("redis", "rabbitmq"):
+            if component not in self.private:
+                raise StackError(f"{component} is shared, not the run's own: it is never stopped")
+            self.private[component].stop()
+        elif component == "mongodb":
+            if self.mongo is None:
+                raise StackError("the database is not the bench's own embedded server")
+            self.mongo.process.kill()
+            self.mongo.process.wait(10)
+        else:
+            self._service(component).kill()
+
+    def resume(self, component: str, timeout: float = 60.0) -> None:
+        """Start a component again, on the same port (and data)."""
+        if component in ("redis", "rabbitmq"):
+            self.private[component].start(timeout)
+        elif component == "mongodb":
+            assert self.mongo is not None
+            assert self.mongo_storage is not None
+            self.mongo = spawn_embedded_mongodb(
+                self.mongo.port, str(self.mongo_storage), self.mongo.log_path
+            )
+        else:
+            self._service(component).start(timeout)
+
+    def heal(self) -> None:
+        """Start whatever is down (a chaos run that stopped half-way must leave a whole stack)."""
+        for name, server in self.private.items():
+            if not server.running:
+                self.resume(name)
+        if self.mongo is not None and self.mongo.process.poll() is not None:
+            self.resume("mongodb")
+        if self.services is not None:
+            for process in self.services.processes:
+                if process.process is None or process.process.poll() is not None:
+                    process.start(60)
+
+    def readiness(self, timeout: float = 2.0) -> dict[str, int]:
+        """`/readyz` status of every service (0: no answer)."""
+        urls = {"auth": self.auth_url, "message": self.message_url}
+        urls.update({f"gateway{i + 1}": url for i, url in enumerate(self.gateway_urls)})
+        states = {}
+        with httpx.Client(timeout=timeout) as client:
+            for name, url in urls.items():
+                try:
+                    states[name] = client.get(url + "/readyz").status_code
+                except httpx.HTTPError:
+                    states[name] = 0
+        return states
+
     # --- shutting down ---------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -152,7 +227,13 @@ class Stack:
         elif self.drop_db and self.mongodb_url:
             with contextlib.suppress(Exception):
                 drop_database(self.mongodb_url, self.db)
-        if self.own:
+        if self.private:
+            # Servers of the run's own: what they hold goes with them.
+            for server in self.private.values():
+                with contextlib.suppress(Exception):
+                    server.close()
+            self.private.clear()
+        elif self.own:
             # Only a namespace of our own is ours to clean; a running stack's is not.
             with contextlib.suppress(Exception):
                 _delete_redis_keys(self.redis_url, self.namespace)
@@ -192,6 +273,19 @@ def _infrastructure() -> tuple[str, str]:
     return redis_url, amqp_url
 
 
+def _private_infrastructure(stack: Stack) -> None:
+    """A Redis and a RabbitMQ node of the run's own, started now (in parallel)."""
+    try:
+        stack.private["redis"] = PrivateRedis()
+        stack.private["rabbitmq"] = PrivateRabbitMQ(name_prefix="chaos")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda server: server.start(90), stack.private.values()))
+    except PrivateServerError as exc:
+        raise StackError(str(exc)) from None
+    stack.redis_url = stack.private["redis"].url
+    stack.amqp_url = stack.private["rabbitmq"].url
+
+
 def start_own_stack(
     *,
     gateways: int,
@@ -200,11 +294,15 @@ def start_own_stack(
     extra_env: dict[str, str],
     log_root: Path | None = None,
     log: bool = True,
+    private: bool = False,
 ) -> Stack:
-    """Embedded MongoDB (unless a URL is given), auth, message and `gateways` gateways."""
+    """Embedded MongoDB (unless a URL is given), auth, message and `gateways` gateways.
+
+    `private`: on a Redis and a RabbitMQ of the run's own (chaos restarts them).
+    """
     run_id = uuid.uuid4().hex[:8]
     namespace = f"bench{run_id}"
-    redis_url, amqp_url = _infrastructure()
+    redis_url, amqp_url = ("", "") if private else _infrastructure()
     log_dir = (log_root or BENCH_DIR / "logs") / run_id
     log_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(
@@ -220,6 +318,9 @@ def start_own_stack(
         drop_db=db is None,
     )
     try:
+        if private:
+            _private_infrastructure(stack)
+            redis_url, amqp_url = stack.redis_url, stack.amqp_url
         if mongodb_url:
             stack.mongodb_url = mongodb_url
         else:
@@ -230,6 +331,7 @@ def start_own_stack(
                 # A named database survives the run, so that its users can be reused.
                 storage = BENCH_DIR / "mongo"
                 storage.mkdir(parents=True, exist_ok=True)
+            stack.mongo_storage = storage
             stack.mongo = spawn_embedded_mongodb(free_port(), str(storage), log_dir / "mongodb.log")
             stack.mongodb_url = stack.mongo.url
         key_file = (BENCH_DIR / "jwt-private.pem") if db else (log_dir / "jwt-private.pem")
@@ -260,8 +362,11 @@ def start_own_stack(
         stack.close()
         raise
     if log:
+        servers = (
+            f", private Redis {stack.redis_url} and RabbitMQ {stack.amqp_url}" if private else ""
+        )
         print(
-            f"bench stack up (namespace {namespace}, db {stack.db}, logs {log_dir})",
+            f"bench stack up (namespace {namespace}, db {stack.db}, logs {log_dir}{servers})",
             file=sys.stderr,
             flush=True,
         )

@@ -36,6 +36,14 @@ from .plan import DeviceFate, DeviceSpec, WorkerPlan, WorkerResult
 # How a device came to hold a seq.
 LIVE, SYNCED, OWN = 1, 2, 3
 SYNC_PAGES_MAX = 100
+# CONTRACT §7.1: `unavailable` (and `rate_limited`) mean nothing was done, retry after
+# `retry_after`; `timeout` means the outcome is unknown, retry with the same client_msg_id.
+# No answer at all within the client's own deadline is treated as a timeout.
+RETRY_AFTER = frozenset({"unavailable", "rate_limited"})
+RETRY_SOON = frozenset({"timeout", "no_answer"})
+# A live message past a hole waits this long for the hole to fill (an own send whose
+# acknowledgement is still on its way leaves one) before the device syncs.
+GAP_GRACE_S = 1.0
 
 
 class Pending:
@@ -53,8 +61,22 @@ class Pending:
         self.attempts = 0
 
 
+def _retry_after(body: dict[str, Any]) -> float | None:
+    details = (body.get("error") or {}).get("details") or {}
+    value = details.get("retry_after") if isinstance(details, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return float(value)
+
+
 class Device:
-    """One device of one user: a connection, what it holds, what it still has to send."""
+    """One device of one user: a connection, what it holds, what it still has to send.
+
+    It behaves as the contract asks an app to: it syncs after every (re)connection,
+    when a live message shows a hole that does not fill, and when the gateway emits
+    `sync:required`, calling again with its new cursors until the answer is complete;
+    it retries refused and timed-out requests, sends with the same client_msg_id.
+    """
 
     def __init__(self, gen: Generator, spec: DeviceSpec) -> None:
         self.gen = gen
@@ -66,10 +88,19 @@ class Device:
         self.pending: dict[int, Pending] = {}
         self.outbox: list[Pending] = []
         self.held: dict[int, dict[int, int]] = {c: {} for c in self.convs}
+        # When each held seq arrived (live or by sync), for runs that judge delivery times.
+        self.arrived: dict[int, dict[int, float]] | None = (
+            {c: {} for c in self.convs} if gen.plan.record_arrivals else None
+        )
         self.maxseen: dict[int, int] = {c: gen.plan.conv_base[c] for c in self.convs}
         self.contig: dict[int, int] = {c: gen.plan.conv_base[c] for c in self.convs}
+        self.top: dict[int, int] = {c: gen.plan.conv_base[c] for c in self.convs}
         self.fate: DeviceFate | None = None
         self.sync_pages = 0
+        self.syncing = False
+        self.sync_again = False
+        self.since: str | None = None
+        self.gap_check = False
         self.reconnecting = False
 
     @property
@@ -86,7 +117,7 @@ class Device:
         return True
 
     def on_close(self, client: SocketClient) -> None:
-        if client is not self.client or self.gen.finishing:
+        if client is not self.client or self.gen.finishing or self.gen.dropped:
             return
         gen = self.gen
         now = time.time()
@@ -97,8 +128,11 @@ class Device:
         # with the same client_msg_id, and the server returns the stored one if it was.
         for pending in self.pending.values():
             if pending.kind == "send":
+                gen.count("unanswered_on_close")
                 self.outbox.append(pending)
         self.pending.clear()
+        # A sync cut short starts over after the reconnect.
+        self.syncing = self.sync_again = False
         gen.busy.discard(self)
         self.schedule_reconnect(first=True)
 
@@ -134,8 +168,7 @@ class Device:
             if pending.attempts:
                 gen.count("resent")
             self.send(pending)
-        self.sync_pages = 0
-        self.sync()
+        self.request_sync()
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -152,23 +185,41 @@ class Device:
         self.pending[ack] = pending
         self.gen.busy.add(self)
 
-    def sync(self) -> None:
+    def request_sync(self) -> None:
+        """Sync now, or once more when the sync under way is complete."""
+        if self.syncing:
+            self.sync_again = True
+            return
+        self.syncing = True
+        self.sync_again = False
+        self.sync_pages = 0
+        self._sync_page()
+
+    def _sync_page(self) -> None:
         cursors = {}
         for conv in self.convs:
-            held = self.held[conv]
-            c = self.contig[conv]
-            while c + 1 in held:
-                c += 1
-            self.contig[conv] = c
-            cursors[self.gen.plan.conv_ids[conv]] = c
-        self.send(Pending("sync", time.time(), -1, "", {"cursors": cursors}))
+            cursors[self.gen.plan.conv_ids[conv]] = self._advance(conv)
+        # Every page of one sync carries the same `since`: only a complete answer moves it.
+        payload: dict[str, Any] = {"cursors": cursors}
+        if self.since is not None:
+            payload["since"] = self.since
+        self.send(Pending("sync", time.time(), -1, "", payload))
+
+    def _advance(self, conv: int) -> int:
+        """The highest seq held with nothing missing below it (from the run's base)."""
+        held = self.held[conv]
+        c = self.contig[conv]
+        while c + 1 in held:
+            c += 1
+        self.contig[conv] = c
+        return c
 
     def on_ack(self, ack: int, data: str) -> None:
         pending = self.pending.pop(ack, None)
         if not self.pending:
             self.gen.busy.discard(self)
         if pending is None:
-            return  # answered after its timeout
+            return  # answered after the client stopped waiting (counted as no answer)
         gen = self.gen
         now = time.time()
         try:
@@ -178,22 +229,45 @@ class Device:
             return
         if not body.get("ok"):
             code = str((body.get("error") or {}).get("code") or "unknown")
+            gen.answered(pending, now, code)
             gen.error(f"{pending.kind}:{code}")
-            if pending.kind == "sync":
-                self.schedule_sync_retry()
+            self.retry(pending, code, _retry_after(body))
             return
+        gen.answered(pending, now, None)
         if pending.kind == "sync":
             self.on_synced(body, now)
             return
         message = body.get("message") or {}
         seq = int(message.get("seq", 0))
         gen.on_acked(self, pending, seq, str(message.get("id", "")), now)
-        self.held[pending.conv][seq] = OWN
+        if pending.conv in self.held:
+            self.held[pending.conv][seq] = OWN
+            self.top[pending.conv] = max(self.top[pending.conv], seq)
 
-    def schedule_sync_retry(self) -> None:
-        # A refused sync is retried once a second while the run lasts.
-        loop = asyncio.get_running_loop()
-        loop.call_later(1.0, lambda: None if self.gen.finishing else self.sync())
+    def retry(self, pending: Pending, code: str, retry_after: float | None) -> None:
+        """What an app does with a refused or unanswered request (CONTRACT §7.1)."""
+        gen = self.gen
+        if gen.finishing:
+            return
+        rng = gen.rng
+        if code in RETRY_AFTER:
+            # Spread over half the wait again, so that refused clients do not return as one.
+            delay = (retry_after if retry_after is not None else 1.0) * rng.uniform(1.0, 1.5)
+        elif code in RETRY_SOON:
+            delay = rng.uniform(0.05, 0.5)
+        elif pending.kind == "sync":
+            delay = 1.0  # any other refusal of a sync: try again a second later
+        else:
+            return  # the send itself was refused: an app would show the error
+        if pending.kind == "sync":
+            self.syncing = False
+            gen.later(delay, self.request_sync)
+            return
+        if time.time() - pending.due > gen.plan.give_up_after:
+            gen.count("abandoned")
+            return
+        gen.count("retries")
+        gen.later(delay, lambda: self.send(pending), holds=True)
 
     def on_synced(self, body: dict[str, Any], now: float) -> None:
         gen = self.gen
@@ -205,27 +279,45 @@ class Device:
             for message in entry.get("messages") or []:
                 self.receive(message, now, SYNCED)
             more = more or bool(entry.get("has_more"))
+        complete = body.get("complete")
+        if complete is None:  # a server from before bounded answers
+            complete = not more
         self.sync_pages += 1
-        if more and self.sync_pages < SYNC_PAGES_MAX:
-            self.sync()
-            return
+        if not complete:
+            if self.sync_pages < SYNC_PAGES_MAX:
+                gen.count("sync_pages_more")
+                self._sync_page()
+                return
+            gen.error("sync:too_many_pages")
+        elif body.get("synced_at"):
+            self.since = str(body["synced_at"])
+        self.syncing = False
         gen.count("syncs")
         if self.fate is not None and self.fate.synced_at is None:
             self.fate.synced_at = now
+        if self.sync_again:
+            self.request_sync()
 
     # --- receiving ------------------------------------------------------------------------------
 
     def on_event(self, packet: str) -> None:
         gen = self.gen
-        if not packet.startswith('42["message:new",'):
+        if packet.startswith('42["message:new",'):
+            try:
+                message = json.loads(packet[2:])[1]
+            except (ValueError, IndexError):
+                gen.error("event:malformed")
+                return
+            self.receive(message, time.time(), LIVE)
+        elif packet.startswith('42["sync:required"'):
+            try:
+                reason = str((json.loads(packet[2:])[1] or {}).get("reason"))
+            except (ValueError, IndexError, AttributeError):
+                reason = "unreadable"
+            gen.count(f"sync_required:{reason}")
+            self.request_sync()
+        else:
             gen.count("other_events")
-            return
-        try:
-            message = json.loads(packet[2:])[1]
-        except (ValueError, IndexError):
-            gen.error("event:malformed")
-            return
-        self.receive(message, time.time(), LIVE)
 
     def receive(self, message: dict[str, Any], now: float, source: int) -> None:
         gen = self.gen
@@ -252,9 +344,16 @@ class Device:
                 gen.count("duplicates")
             return
         held[seq] = source
+        if self.arrived is not None:
+            self.arrived[conv][seq] = now
+        if seq > self.top[conv]:
+            self.top[conv] = seq
         gen.delivered += 1
         if source == LIVE:
             gen.live += 1
+            if seq > self.contig[conv] + 1 and not self.gap_check:
+                self.gap_check = True
+                gen.later(GAP_GRACE_S, self.check_gaps)
             if seq < self.maxseen[conv]:
                 gen.count("out_of_order")
             else:
@@ -270,6 +369,15 @@ class Device:
         else:
             gen.count("via_sync")
         gen.last_delivery = now
+
+    def check_gaps(self) -> None:
+        """A hole still there after the grace time: something was missed, sync."""
+        self.gap_check = False
+        if self.gen.finishing or not self.connected:
+            return
+        if any(self._advance(conv) < self.top[conv] for conv in self.convs):
+            self.gen.count("gap_syncs")
+            self.request_sync()
 
 
 class Generator:
@@ -289,9 +397,15 @@ class Generator:
         self.fates: list[DeviceFate] = []
         self.counters: dict[str, int] = {}
         self.errors: dict[str, int] = {}
-        self.acked: list[tuple[int, int, int]] = []
+        self.acked: list[tuple[int, int, int, float]] = []
         self.acked_ids: dict[str, str] = {}
-        self.hists = {name: Histogram() for name in ("ack", "lag", "connect")}
+        # `answer`: from each send attempt to its answer, whatever it said.
+        self.hists = {name: Histogram() for name in ("ack", "lag", "connect", "answer")}
+        # Send answers per second of the run, by outcome ("ok" or the error code).
+        self.timeline: dict[int, dict[str, int]] = {}
+        # (kind, sent at, answered at, code) of every refused or unanswered attempt.
+        self.refusals: list[tuple[str, float, float, str]] = []
+        self.waiting = 0  # sends waiting to be retried
         self.e2e = Histogram()
         self.e2e_interval = Histogram()
         self.ack_interval = Histogram()
@@ -306,6 +420,7 @@ class Generator:
         self.last_delivery = 0.0
         self.times: dict[str, float] = {}
         self.finishing = False
+        self.dropped = False  # every connection dropped on purpose (idle's disconnect storm)
         self.done = asyncio.Event()
         self.schedule_task: asyncio.Task[None] | None = None
 
@@ -314,6 +429,33 @@ class Generator:
 
     def error(self, code: str) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1
+
+    def later(self, delay: float, job: Callable[[], None], *, holds: bool = False) -> None:
+        """Run `job` in `delay` seconds unless the run is over; `holds`: a send waits in it."""
+        if holds:
+            self.waiting += 1
+
+        def fire() -> None:
+            if holds:
+                self.waiting -= 1
+            if not self.finishing:
+                job()
+
+        asyncio.get_running_loop().call_later(delay, fire)
+
+    def answered(self, pending: Pending, now: float, code: str | None) -> None:
+        """One attempt answered (`code` None: ok), or given up on (`no_answer`)."""
+        if pending.kind == "send":
+            took = now - pending.sent_at
+            self.hists["answer"].record(took)
+            if took > self.plan.answer_within:
+                self.count("slow_answers")
+            if self.t0:
+                bucket = self.timeline.setdefault(int(now - self.t0), {})
+                outcome = code or "ok"
+                bucket[outcome] = bucket.get(outcome, 0) + 1
+        if code is not None:
+            self.refusals.append((pending.kind, pending.sent_at, now, code))
 
     # --- acks -----------------------------------------------------------------------------------
 
@@ -328,7 +470,7 @@ class Generator:
             return
         self.acked_ids[pending.client_msg_id] = message_id
         self.acks_ok += 1
-        self.acked.append((pending.conv, seq, device.index))
+        self.acked.append((pending.conv, seq, device.index, now))
         self.expected += self.plan.conv_devices[pending.conv] - 1
         if pending.due >= self.measure_from:
             self.hists["ack"].record(now - pending.due)
@@ -342,15 +484,18 @@ class Generator:
             expired = [a for a, p in device.pending.items() if now - p.sent_at > limit]
             for ack in expired:
                 pending = device.pending.pop(ack)
-                self.error(f"{pending.kind}:timeout")
-                if pending.kind == "sync":
-                    device.schedule_sync_retry()
+                # Never answered: the server broke its own bound. Retried as a timeout.
+                self.answered(pending, now, "no_answer")
+                self.error(f"{pending.kind}:no_answer")
+                device.retry(pending, "no_answer", None)
             if not device.pending:
                 self.busy.discard(device)
 
     def in_flight(self) -> int:
-        return sum(len(d.pending) for d in self.busy) + sum(
-            len(d.outbox) for d in self.devices.values() if d.outbox
+        return (
+            sum(len(d.pending) for d in self.busy)
+            + sum(len(d.outbox) for d in self.devices.values() if d.outbox)
+            + self.waiting
         )
 
     # --- phases ---------------------------------------------------------------------------------
@@ -386,7 +531,7 @@ class Generator:
             return
         self.rng.shuffle(slots)
         total = int(plan.rate * plan.duration)
-        mine = list(range(plan.worker, total, plan.workers))
+        mine = range(plan.worker, total, plan.workers)
         self.times["first_due"] = t0 + (mine[0] / plan.rate) if mine else t0
         # The text is the due time (17 characters), a space and padding up to `size`.
         pad = "x" * max(0, plan.size - 18)
@@ -448,12 +593,19 @@ class Generator:
 
     def result(self) -> WorkerResult:
         held: dict[int, dict[int, list[int]]] = {}
+        arrivals: dict[int, dict[int, dict[int, float]]] = {}
         down: list[int] = []
+        unanswered = 0
         for index, device in self.devices.items():
+            unanswered += sum(1 for p in device.pending.values() if p.kind == "send")
             if not device.connected:
-                down.append(index)
+                # Dropped on purpose (idle's disconnect storm) is not down.
+                if not self.dropped:
+                    down.append(index)
                 continue
             held[index] = {conv: sorted(seqs) for conv, seqs in device.held.items() if seqs}
+            if device.arrived is not None:
+                arrivals[index] = {conv: dict(t) for conv, t in device.arrived.items() if t}
         counters = dict(self.counters)
         counters.update(
             sent=self.sent,
@@ -461,6 +613,7 @@ class Generator:
             delivered=self.delivered,
             live=self.live,
             expected=self.expected,
+            unanswered_at_end=unanswered,
         )
         hists = {name: h.to_wire() for name, h in self.hists.items()}
         hists["e2e"] = self.e2e.to_wire()
@@ -475,7 +628,28 @@ class Generator:
             down=down,
             fates=self.fates,
             times=self.times,
+            refusals=self.refusals,
+            timeline=self.timeline,
+            arrivals=arrivals,
         )
+
+    def drop_all(self) -> int:
+        """Drop every connection at once, as a network failure would, and do not come back."""
+        self.dropped = True
+        dropped = 0
+        for device in self.devices.values():
+            if device.connected and device.client is not None:
+                device.client.abort()
+                dropped += 1
+        self.times["dropped_at"] = time.time()
+        return dropped
+
+    async def stop_sending(self) -> None:
+        if self.schedule_task is not None:
+            self.schedule_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.schedule_task
+        self.times.setdefault("last_sent", time.time())
 
     def close_all(self) -> None:
         self.finishing = True
@@ -526,6 +700,11 @@ async def _serve(plan: WorkerPlan, pipe: Connection) -> None:
                 pipe.send(("connected", plan.worker, gen.progress()))
             elif name == "run":
                 gen.schedule_task = asyncio.create_task(gen.run_schedule(float(command[1])))
+            elif name == "stop":
+                await gen.stop_sending()
+                pipe.send(("stopped", plan.worker))
+            elif name == "drop":
+                pipe.send(("dropped", plan.worker, gen.drop_all()))
             elif name == "finish":
                 gen.finishing = True
                 if gen.schedule_task is not None:

@@ -43,24 +43,41 @@ def test_histograms_merge_by_adding_counts() -> None:
 
 
 def _result(
-    acked: list[tuple[int, int, int]], held: dict[int, dict[int, list[int]]], down: list[int]
+    acked: list[tuple[int, int, int, float]],
+    held: dict[int, dict[int, list[int]]],
+    down: list[int],
 ) -> WorkerResult:
     return WorkerResult(0, {}, {}, {}, acked, held, down, [], {})
 
 
 def test_lost_counts_acknowledged_messages_a_connected_device_never_got() -> None:
     # Conversation 0 (base seq 10) has devices 1, 2 and 3; device 1 sent seqs 11-13.
-    acked = [(0, 11, 1), (0, 12, 1), (0, 13, 1)]
+    acked = [(0, 11, 1, 0.0), (0, 12, 1, 0.0), (0, 13, 1, 0.0)]
     held = {1: {0: [11, 12, 13]}, 2: {0: [11, 13]}, 3: {0: [11, 12, 13]}}
     accounting = delivery_accounting([_result(acked, held, [])], {0: [1, 2, 3]}, [10])
-    assert accounting == {"lost": 1, "lost_messages": 1, "seq_gaps": 1, "devices_down": 0}
+    assert accounting == {
+        "lost": 1,
+        "lost_messages": 1,
+        "seq_gaps": 1,
+        "devices_down": 0,
+        "reused_seqs": 0,
+    }
 
 
 def test_devices_down_at_the_end_are_not_counted_as_losing_messages() -> None:
-    acked = [(0, 1, 1)]
+    acked = [(0, 1, 1, 0.0)]
     held = {1: {0: [1]}}
     accounting = delivery_accounting([_result(acked, held, [2])], {0: [1, 2]}, [0])
-    assert accounting == {"lost": 0, "lost_messages": 0, "seq_gaps": 0, "devices_down": 1}
+    assert accounting["lost"] == 0
+    assert accounting["devices_down"] == 1
+
+
+def test_a_seq_acknowledged_for_two_messages_is_counted_as_reused() -> None:
+    # Devices 1 and 2 were both told seq 5: the store gave it twice.
+    acked = [(0, 5, 1, 1.0), (0, 5, 2, 2.0), (0, 6, 1, 3.0)]
+    held = {1: {0: [5, 6]}, 2: {0: [5, 6]}}
+    accounting = delivery_accounting([_result(acked, held, [])], {0: [1, 2]}, [4])
+    assert accounting["reused_seqs"] == 1
 
 
 # A child that spends CPU until it has used `BURN_S` seconds of it, then sleeps: it
