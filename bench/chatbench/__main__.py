@@ -102,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--answer-within", type=float, help="count send answers slower than this many s"
     )
+    gen.add_argument(
+        "--sync-spread", type=float, help="answer sync:required within uniform(0, s) s"
+    )
     gen.add_argument("--max-lag-ms", type=float, help="flag the generator above this lag p99")
     gen.add_argument(
         "--max-generator-cpu", type=float, help="flag the generator above this CPU%% per process"
@@ -181,6 +184,7 @@ FLAG_NAMES = (
     "max_generator_cpu",
     "give_up_after",
     "answer_within",
+    "sync_spread",
     "offline_timeout",
     "faults",
     "fault_lead",

@@ -39,6 +39,8 @@ class WorkerPlan:
     give_up_after: float = 60.0
     # Send answers slower than this are counted (`slow_answers`).
     answer_within: float = 2.0
+    # `sync:required` is answered within uniform(0, this) seconds.
+    sync_spread: float = 2.0
     # Keep when each device got each message (chaos judges delivery times per fault).
     record_arrivals: bool = False
 

@@ -196,6 +196,7 @@ class Runner:
                     use_uvloop=self.use_uvloop,
                     give_up_after=config.give_up_after,
                     answer_within=config.answer_within,
+                    sync_spread=config.sync_spread,
                     record_arrivals=config.scenario == "chaos",
                 )
             )

@@ -40,6 +40,7 @@ class Config:
     # after retry_after and `timeout` at once, until a message is this late.
     give_up_after: float = 60.0
     answer_within: float = 2.0  # send answers slower than this are counted as slow
+    sync_spread: float = 2.0  # `sync:required` is answered within uniform(0, this) s
     drop: bool = True  # idle: then drop every connection at once (a disconnect storm)
     offline_timeout: float = 90.0  # idle: give up waiting for every user to read offline
     faults: str = ALL_FAULTS  # chaos: which, in order

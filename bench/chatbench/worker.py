@@ -100,6 +100,7 @@ class Device:
         self.syncing = False
         self.sync_again = False
         self.since: str | None = None
+        self.sync_soon = False
         self.gap_check = False
         self.reconnecting = False
 
@@ -194,6 +195,22 @@ class Device:
         self.sync_again = False
         self.sync_pages = 0
         self._sync_page()
+
+    def sync_spread(self) -> None:
+        """Sync within the next `sync_spread` seconds: a gateway asks all its sockets at once,
+        and they should not all come back in the same instant."""
+        if self.syncing:
+            self.sync_again = True
+            return
+        if self.sync_soon:
+            return
+        self.sync_soon = True
+
+        def now() -> None:
+            self.sync_soon = False
+            self.request_sync()
+
+        self.gen.later(self.gen.rng.uniform(0, self.gen.plan.sync_spread), now)
 
     def _sync_page(self) -> None:
         cursors = {}
@@ -315,7 +332,7 @@ class Device:
             except (ValueError, IndexError, AttributeError):
                 reason = "unreadable"
             gen.count(f"sync_required:{reason}")
-            self.request_sync()
+            self.sync_spread()
         else:
             gen.count("other_events")
 
