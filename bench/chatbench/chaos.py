@@ -303,16 +303,24 @@ def summarize(
         return counts
 
     def after_recovery(recovered: float, stop: float) -> dict[str, Any]:
-        socket = sum(
-            1
-            for _, sent_at, _, code in refusals
+        answered = [
+            answered_at
+            for _, sent_at, answered_at, code in refusals
             if recovered <= sent_at < stop and code in SERVER_FAULT_CODES
-        )
+        ]
         rest: dict[str, int] = {}
+        last = max(answered, default=None)
         for sent_at, name, status in probes:
             if recovered <= sent_at < stop and (status == 0 or status >= 500):
                 rest[name] = rest.get(name, 0) + 1
-        return {"total": socket + sum(rest.values()), "socket": socket, "rest": rest}
+                last = sent_at if last is None else max(last, sent_at)
+        return {
+            "total": len(answered) + sum(rest.values()),
+            "socket": len(answered),
+            "rest": rest,
+            # Seconds after the recovery when the last of them came.
+            "last_s": None if last is None else round(last - recovered, 2),
+        }
 
     def entry(name: str, window: int | None, start: float, stop: float) -> dict[str, Any]:
         refused = answers(start, stop)

@@ -118,11 +118,20 @@ class Sampler:
     # CPU% over the last interval between two samples, for the progress line.
     recent: dict[str, float] = field(default_factory=dict)
     marks: list[Mark] = field(default_factory=list)
+    # CPU seconds of the earlier processes of a role that was restarted (chaos).
+    offset: dict[str, float] = field(default_factory=dict)
     _last: float = 0.0
 
     def add(self, name: str, pid: int) -> None:
         self.pids[name] = pid
         self.alive.pop(name, None)
+
+    def replace(self, name: str, pid: int) -> None:
+        """A role's process was restarted: follow the new one, its CPU added to the old's."""
+        if self.pids.get(name) == pid:
+            return
+        self.offset[name] = self.cpu.get(name, self.offset.get(name, 0.0))
+        self.add(name, pid)
 
     def sample(self) -> None:
         now = time.monotonic()
@@ -137,6 +146,7 @@ class Sampler:
                 self.recent[name] = 0.0
                 continue
             cpu, rss = usage
+            cpu += self.offset.get(name, 0.0)
             if name in self.cpu and elapsed > 0:
                 self.recent[name] = 100.0 * (cpu - self.cpu[name]) / elapsed
             self.cpu[name], self.rss[name] = cpu, rss

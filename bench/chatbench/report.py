@@ -429,6 +429,7 @@ def table(report: dict[str, Any], description: str) -> str:
                 f"{_num(f.get('recover_s'))}  {f['sends_unavailable']:>11}  "
                 f"{f['sends_timeout']:>7}  {f['sends_unanswered']:>9}  {f['acked']:>5}  "
                 f"{late:<28}  {'-' if after is None else after['total']}"
+                + (f" (last {after['last_s']:g} s after)" if after and after["last_s"] else "")
                 + (f"  ERROR {f['error']}" if f.get("error") else "")
             )
     for phase, title in (("connect_phase", "connect burst"), ("after_kill", "after the kill")):

@@ -494,6 +494,9 @@ class Runner:
                             min(limit, time.time() + 1.0),
                             lambda: not driver.is_alive(),
                         )
+                        # Restarted servers and services are watched under their role.
+                        for name, pid in stack.pids(gateway_urls).items():
+                            sampler.replace(name, pid)
                 finally:
                     driver.abort()
                     driver.join(180)

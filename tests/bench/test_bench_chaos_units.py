@@ -203,7 +203,7 @@ def test_summarize_puts_refusals_and_5xx_in_the_window_they_belong_to() -> None:
     assert fault["sends_timeout"] == 1
     assert fault["refused"]["sync:internal"] == 1
     after = fault["errors_5xx_after_recovery"]
-    assert after == {"total": 3, "socket": 2, "rest": {"gateway1 /readyz": 1}}
+    assert after == {"total": 3, "socket": 2, "rest": {"gateway1 /readyz": 1}, "last_s": 2.1}
     assert fault["late_messages"] == 0
     assert fault["acked"] == 1
 

@@ -153,6 +153,23 @@ def test_sampler_windows_report_cpu_rss_and_death(burner: subprocess.Popen[str])
     assert usage["burner"].alive is False
 
 
+def test_a_restarted_role_keeps_counting_cpu_from_where_its_old_process_stopped(
+    burner: subprocess.Popen[str],
+) -> None:
+    sampler = Sampler({"service": burner.pid})
+    assert burner.stdout is not None
+    assert burner.stdout.readline() == "burnt\n"
+    sampler.sample()
+    before = sampler.cpu["service"]
+    assert before >= BURN_S - TICK_SLACK_S
+    # The service "restarts" as another process: its CPU adds to what the first one used.
+    sampler.replace("service", os.getpid())
+    sampler.sample()
+    assert sampler.cpu["service"] > before
+    assert sampler.pids["service"] == os.getpid()
+    assert sampler.alive["service"]
+
+
 def test_machine_figures() -> None:
     busy, total = machine_busy()
     assert 0 < busy < total
