@@ -24,7 +24,11 @@ from chat_contracts import (
     ReceiptUpdated,
     UnknownEventError,
     User,
+    UserBlocked,
     UserRegistered,
+    UserSettings,
+    UserSettingsChanged,
+    UserUnblocked,
     error_body,
 )
 from chat_contracts.commands import (
@@ -70,6 +74,11 @@ SAMPLES: list[Event] = [
     MessageCreated(message=MESSAGE, member_ids=["u1", "u2"]),
     ReceiptUpdated(conversation_id="c1", user_id="u2", kind="read", seq=1, member_ids=["u1"]),
     PresenceChanged(user_id="u1", online=False, last_seen=NOW),
+    UserBlocked(blocker_id="u1", blocked_id="u2"),
+    UserUnblocked(blocker_id="u1", blocked_id="u2"),
+    UserSettingsChanged(
+        user_id="u1", settings=UserSettings(presence_visible_to="nobody", push_previews=False)
+    ),
 ]
 
 

@@ -21,9 +21,19 @@ from chat_contracts.events import (
     PresenceChanged,
     ReceiptUpdated,
     UnknownEventError,
+    UserBlocked,
     UserRegistered,
+    UserSettingsChanged,
+    UserUnblocked,
 )
-from chat_contracts.models import Attachment, Conversation, ConversationType, Message, User
+from chat_contracts.models import (
+    Attachment,
+    Conversation,
+    ConversationType,
+    Message,
+    User,
+    UserSettings,
+)
 
 __all__ = [
     "EVENT_TYPES",
@@ -48,6 +58,10 @@ __all__ = [
     "ReceiptUpdated",
     "UnknownEventError",
     "User",
+    "UserBlocked",
     "UserRegistered",
+    "UserSettings",
+    "UserSettingsChanged",
+    "UserUnblocked",
     "error_body",
 ]

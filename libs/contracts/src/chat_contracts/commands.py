@@ -9,9 +9,9 @@ re-spelled field by field.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from chat_contracts._base import ClosedModel
 from chat_contracts.errors import ErrorDetail
@@ -129,8 +129,32 @@ class UserContacts(Command[Contacts]):
     user_id: Id
 
 
+class PresenceAudience(Command[Contacts]):
+    """Who may see `user_id`'s presence: as their settings and blocks allow (§7.2)."""
+
+    name = "presence.audience"
+    user_id: Id
+
+
+class VisiblePresence(Command[Contacts]):
+    """Of `user_ids`, those whose presence `viewer_id` may see."""
+
+    name = "presence.visible"
+    viewer_id: Id
+    user_ids: Annotated[list[Id], Field(max_length=200)]
+
+
 COMMANDS: dict[str, type[Command[Any]]] = {
-    cls.name: cls for cls in (SendMessage, MoveCursor, Sync, ConversationMembers, UserContacts)
+    cls.name: cls
+    for cls in (
+        SendMessage,
+        MoveCursor,
+        Sync,
+        ConversationMembers,
+        UserContacts,
+        PresenceAudience,
+        VisiblePresence,
+    )
 }
 
 T = TypeVar("T", bound=BaseModel)

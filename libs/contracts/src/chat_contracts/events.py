@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from chat_contracts._base import ClosedModel
-from chat_contracts.models import Conversation, Message, User
+from chat_contracts.models import Conversation, Message, User, UserSettings
 
 EXCHANGE = "chat.events"
 
@@ -28,6 +28,28 @@ class Event(ClosedModel):
 class UserRegistered(Event):
     type = "user.registered"
     user: User
+
+
+class UserBlocked(Event):
+    """`blocker_id` blocked `blocked_id`: every service applies it within seconds (§7.5)."""
+
+    type = "user.blocked"
+    blocker_id: str
+    blocked_id: str
+
+
+class UserUnblocked(Event):
+    type = "user.unblocked"
+    blocker_id: str
+    blocked_id: str
+
+
+class UserSettingsChanged(Event):
+    """A user's settings, whole: a consumer keeps the latest copy."""
+
+    type = "user.settings_changed"
+    user_id: str
+    settings: UserSettings
 
 
 class ConversationUpdated(Event):
@@ -81,6 +103,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
         UserRegistered,
+        UserBlocked,
+        UserUnblocked,
+        UserSettingsChanged,
         ConversationUpdated,
         MessageCreated,
         MessageUpdated,

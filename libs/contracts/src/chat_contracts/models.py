@@ -8,6 +8,8 @@ from typing import Literal
 from chat_contracts._base import ClosedModel
 
 ConversationType = Literal["direct", "group"]
+PresenceVisibleTo = Literal["contacts", "nobody"]
+GroupInvitesFrom = Literal["everyone", "contacts"]
 
 
 class User(ClosedModel):
@@ -51,3 +53,11 @@ class Conversation(ClosedModel):
     last_message: Message | None
     read_seq: int = 0
     unread_count: int = 0
+
+
+class UserSettings(ClosedModel):
+    """A user's privacy and notification choices (CONTRACT §7.2; defaults per §7.5)."""
+
+    presence_visible_to: PresenceVisibleTo = "contacts"
+    group_invites_from: GroupInvitesFrom = "everyone"
+    push_previews: bool = True

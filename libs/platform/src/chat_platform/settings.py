@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chat_platform.ratelimit import Rate
+
 DEV_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
@@ -40,6 +42,25 @@ class PlatformSettings(BaseSettings):
         if self.chat_env == "prod" and self.amqp_url.get_secret_value() == DEV_AMQP_URL:
             raise ValueError("AMQP_URL still has the dev guest account; set it for production")
         return self
+
+    # Per-user budgets (events per second, burst), shared by REST and the socket: an action
+    # named here costs its own bucket, any other one the default.
+    rate_send: float = 20.0
+    rate_send_burst: int = 60
+    rate_typing: float = 4.0
+    rate_typing_burst: int = 10
+    rate_other: float = 30.0
+    rate_other_burst: int = 100
+
+    def budget_rates(self) -> dict[str, Rate]:
+        return {
+            "message:send": Rate(self.rate_send, self.rate_send_burst),
+            "typing": Rate(self.rate_typing, self.rate_typing_burst),
+        }
+
+    @property
+    def default_rate(self) -> Rate:
+        return Rate(self.rate_other, self.rate_other_burst)
 
     @property
     def events_exchange(self) -> str:

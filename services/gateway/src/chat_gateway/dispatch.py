@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,30 +18,16 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
-from chat_contracts.errors import ApiError, ErrorCode, invalid_payload, rate_limited, unavailable
+from chat_contracts.errors import ApiError, ErrorCode, invalid_payload, unavailable
 from chat_gateway import metrics
 from chat_gateway.connections import Connection, LocalConnections
 from chat_gateway.ordering import KeyedSequencer
-from chat_platform.ratelimit import Rate, TokenBuckets
+from chat_platform.ratelimit import Budgets
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Connection, Any], Awaitable[dict[str, Any] | None]]
 SocketHandler = Callable[..., Awaitable[dict[str, Any]]]
-
-
-class RedisWarnings:
-    """Warns about Redis being unreachable once in a while, not once per event."""
-
-    def __init__(self, every: float = 10.0) -> None:
-        self.every = every
-        self._warned_at = float("-inf")
-
-    def warn(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= self.every:
-            self._warned_at = now
-            log.warning("redis unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
 
 
 @dataclass
@@ -82,12 +67,9 @@ class Dispatcher:
     """Wraps handlers into Socket.IO event handlers; counts what is in flight for draining."""
 
     connections: LocalConnections
-    buckets: TokenBuckets
-    # Per event name; events not named take `default_rate`.
-    rates: dict[str, Rate]
-    default_rate: Rate
+    # Each event spends the user's budget of the action of the same name.
+    budgets: Budgets
     max_event_bytes: int
-    redis_warnings: RedisWarnings = field(default_factory=RedisWarnings)
     in_flight: int = field(default=0, init=False)
     # Set while no event is being handled: draining waits for it.
     idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)
@@ -130,14 +112,16 @@ class Dispatcher:
                 if connection is None:
                     raise ApiError(ErrorCode.UNAUTHORIZED, "Not connected.")
                 payload = self._parse(model, args)
-                await self._take_token(connection.user_id, name)
+                await self.budgets.spend(connection.user_id, name)
                 return {"ok": True, **(await handler(connection, payload) or {})}
             except ApiError as exc:
+                if exc.code is ErrorCode.RATE_LIMITED:
+                    metrics.RATE_LIMITED.labels(name).inc()
                 metrics.ERRORS.labels(name, exc.code.value).inc()
                 return exc.ack()
             except RedisError as exc:
                 # Redis down or restarting (presence lives there): a fact, not a crash.
-                self.redis_warnings.warn(exc)
+                self.budgets.redis_unavailable(exc)
                 metrics.ERRORS.labels(name, ErrorCode.UNAVAILABLE.value).inc()
                 return unavailable("Try again shortly.").ack()
             except Exception:
@@ -177,17 +161,3 @@ class Dispatcher:
             return model.model_validate(data)
         except ValidationError as exc:
             raise invalid_payload(exc.errors(), "The payload is not valid.") from None
-
-    async def _take_token(self, user_id: str, event: str) -> None:
-        try:
-            decision = await self.buckets.take(
-                f"{user_id}:{event}", self.rates.get(event, self.default_rate)
-            )
-        except RedisError as exc:
-            # The buckets live in Redis. While it is unreachable events go through
-            # unlimited rather than fail: a send needs only the message service.
-            self.redis_warnings.warn(exc)
-            return
-        if not decision.allowed:
-            metrics.RATE_LIMITED.labels(event).inc()
-            raise rate_limited(decision.retry_after, "Too many events; slow down.")

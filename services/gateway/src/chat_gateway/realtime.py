@@ -29,7 +29,7 @@ from chat_gateway.settings import GatewaySettings
 from chat_gateway.typing_signals import TypingSignals
 from chat_platform.amqp import Broker, CommandClient
 from chat_platform.jwt import TokenVerifier
-from chat_platform.ratelimit import Rate, TokenBuckets
+from chat_platform.ratelimit import Budgets, TokenBuckets
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,7 @@ class Realtime:
         connections = LocalConnections()
         dispatcher = Dispatcher(
             connections,
-            buckets,
-            {
-                "message:send": Rate(s.rate_send, s.rate_send_burst),
-                "typing": Rate(s.rate_typing, s.rate_typing_burst),
-            },
-            Rate(s.rate_other, s.rate_other_burst),
+            Budgets(buckets, s.budget_rates(), s.default_rate),
             max_event_bytes=s.max_event_bytes,
         )
         typing = TypingSignals(

@@ -23,13 +23,6 @@ class GatewaySettings(PlatformSettings):
     drain_seconds: float = 10.0
     heartbeat_seconds: float = 2.0
     heartbeat_stale_seconds: float = 10.0
-    # Per user token buckets: events per second and burst.
-    rate_send: float = 20.0
-    rate_send_burst: int = 60
-    rate_typing: float = 4.0
-    rate_typing_burst: int = 10
-    rate_other: float = 30.0
-    rate_other_burst: int = 100
     # Above this many ephemeral emits in flight, typing signals are dropped first.
     ephemeral_inflight_max: int = 500
     # Sends waiting on one instance (queued behind a device's earlier sends, or forwarded
