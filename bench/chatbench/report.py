@@ -296,6 +296,12 @@ def build(
         "answers": {
             "within_s": config.answer_within,
             **answer_summary(hists.get("answer", Histogram()), counters, refusals),
+            # Sends accepted per second while the schedule ran (a backlog drained later
+            # is not throughput).
+            "accepted_per_s_while_sending": _rate(
+                window_outcomes([r.timeline for r in results], 0, duration).get("ok", 0),
+                duration,
+            ),
         },
         "sync": sync_summary(counters, refusals),
         "processes": {n: u.as_dict() for n, u in sorted(usage.items())},
@@ -373,7 +379,8 @@ def table(report: dict[str, Any], description: str) -> str:
         answers = report["answers"]
         lines.append(f"  answer        {_ms(answers['ms'])}  (each attempt, refusals included)")
         lines.append(
-            f"answers        over {answers['within_s']:g} s {answers['slow']}  never answered "
+            f"answers        accepted {answers['accepted_per_s_while_sending']:g}/s while sending"
+            f"  over {answers['within_s']:g} s {answers['slow']}  never answered "
             f"{answers['never_answered']}  refused {_counts(answers['refused'])}  retries "
             f"{answers['retries']}  abandoned {answers['abandoned']}  unanswered when the "
             f"connection dropped {answers['unanswered_on_close']}"

@@ -41,6 +41,10 @@ SYNC_PAGES_MAX = 100
 # No answer at all within the client's own deadline is treated as a timeout.
 RETRY_AFTER = frozenset({"unavailable", "rate_limited"})
 RETRY_SOON = frozenset({"timeout", "no_answer"})
+# A timed-out send is tried again after this, doubled at each attempt (as the web client
+# does), up to the cap.
+TIMEOUT_RETRY_S = 1.0
+TIMEOUT_RETRY_MAX_S = 8.0
 # A live message past a hole waits this long for the hole to fill (an own send whose
 # acknowledgement is still on its way leaves one) before the device syncs.
 GAP_GRACE_S = 1.0
@@ -76,6 +80,11 @@ class Device:
     when a live message shows a hole that does not fill, and when the gateway emits
     `sync:required`, calling again with its new cursors until the answer is complete;
     it retries refused and timed-out requests, sends with the same client_msg_id.
+
+    A refused or timed-out send holds the device's whole outbox back: its sends
+    wait until the pause is over, then the oldest goes alone, and the rest follow
+    once it is accepted. A client that kept sending into a refusing server would
+    multiply the load it was refused for.
     """
 
     def __init__(self, gen: Generator, spec: DeviceSpec) -> None:
@@ -86,7 +95,10 @@ class Device:
         self.client: SocketClient | None = None
         self.gateway = 0
         self.pending: dict[int, Pending] = {}
-        self.outbox: list[Pending] = []
+        self.outbox: list[Pending] = []  # sends waiting: for a connection, or out a pause
+        self.paused_until = 0.0
+        self.probe: Pending | None = None  # the send that tests whether the pause is over
+        self.flush_due = False
         self.held: dict[int, dict[int, int]] = {c: {} for c in self.convs}
         # When each held seq arrived (live or by sync), for runs that judge delivery times.
         self.arrived: dict[int, dict[int, float]] | None = (
@@ -132,6 +144,7 @@ class Device:
                 gen.count("unanswered_on_close")
                 self.outbox.append(pending)
         self.pending.clear()
+        self.probe = None
         # A sync cut short starts over after the reconnect.
         self.syncing = self.sync_again = False
         gen.busy.discard(self)
@@ -164,19 +177,76 @@ class Device:
         gen.count("reconnects")
         if self.fate is not None:
             self.fate.reconnected_at = time.time()
-        outbox, self.outbox = self.outbox, []
-        for pending in outbox:
+        for pending in self.outbox:
             if pending.attempts:
                 gen.count("resent")
-            self.send(pending)
+        self.flush()
         self.request_sync()
 
     # --- sending ------------------------------------------------------------------------------
 
     def send(self, pending: Pending) -> None:
+        if pending.kind == "send" and (not self.connected or self.held_back()):
+            self.outbox.append(pending)
+            self.schedule_flush()
+            return
+        self._emit(pending)
+
+    def held_back(self) -> bool:
+        return self.probe is not None or time.time() < self.paused_until
+
+    def pause(self, pending: Pending, delay: float) -> None:
+        """Hold every send back for `delay` seconds; `pending` goes first afterwards."""
+        self.paused_until = max(self.paused_until, time.time() + delay)
+        if self.probe is pending:
+            self.probe = None
+        self.outbox.append(pending)
+        self.schedule_flush()
+
+    def schedule_flush(self) -> None:
+        if self.flush_due or not self.connected:
+            return  # a flush is on its way, or the reconnect flushes
+        self.flush_due = True
+
+        def due() -> None:
+            self.flush_due = False
+            self.flush()
+
+        self.gen.later(max(0.0, self.paused_until - time.time()), due)
+
+    def flush(self) -> None:
+        """Send what waits: nothing while paused; after a pause the oldest alone (the probe),
+        the rest once it is accepted; otherwise everything, oldest first."""
+        if not self.connected or self.probe is not None or not self.outbox:
+            return
+        now = time.time()
+        if now < self.paused_until:
+            self.schedule_flush()
+            return
+        gen = self.gen
+        waiting = []
+        for pending in sorted(self.outbox, key=lambda p: p.due):
+            if now - pending.due > gen.plan.give_up_after:
+                gen.count("abandoned")
+            else:
+                waiting.append(pending)
+        if self.paused_until and waiting:
+            self.paused_until = 0.0
+            self.probe, self.outbox = waiting[0], waiting[1:]
+            self._emit(self.probe)
+            return
+        self.paused_until = 0.0
+        self.outbox = []
+        for pending in waiting:
+            self._emit(pending)
+
+    def _emit(self, pending: Pending) -> None:
         client = self.client
         if client is None or not client.connected:
-            self.outbox.append(pending)
+            if pending.kind == "sync":
+                self.syncing = False  # the reconnect syncs
+            else:
+                self.outbox.append(pending)
             return
         pending.sent_at = time.time()
         pending.attempts += 1
@@ -254,6 +324,9 @@ class Device:
         if pending.kind == "sync":
             self.on_synced(body, now)
             return
+        if pending is self.probe:
+            self.probe = None
+            self.flush()
         message = body.get("message") or {}
         seq = int(message.get("seq", 0))
         gen.on_acked(self, pending, seq, str(message.get("id", "")), now)
@@ -271,10 +344,14 @@ class Device:
             # Spread over half the wait again, so that refused clients do not return as one.
             delay = (retry_after if retry_after is not None else 1.0) * rng.uniform(1.0, 1.5)
         elif code in RETRY_SOON:
-            delay = rng.uniform(0.05, 0.5)
+            backoff = TIMEOUT_RETRY_S * 2 ** max(0, pending.attempts - 1)
+            delay = min(TIMEOUT_RETRY_MAX_S, backoff) * rng.uniform(0.75, 1.25)
         elif pending.kind == "sync":
             delay = 1.0  # any other refusal of a sync: try again a second later
         else:
+            if pending is self.probe:
+                self.probe = None
+                self.flush()
             return  # the send itself was refused: an app would show the error
         if pending.kind == "sync":
             self.syncing = False
@@ -282,9 +359,12 @@ class Device:
             return
         if time.time() - pending.due > gen.plan.give_up_after:
             gen.count("abandoned")
+            if pending is self.probe:
+                self.probe = None
+                self.flush()
             return
         gen.count("retries")
-        gen.later(delay, lambda: self.send(pending), holds=True)
+        self.pause(pending, delay)
 
     def on_synced(self, body: dict[str, Any], now: float) -> None:
         gen = self.gen
@@ -422,7 +502,6 @@ class Generator:
         self.timeline: dict[int, dict[str, int]] = {}
         # (kind, sent at, answered at, code) of every refused or unanswered attempt.
         self.refusals: list[tuple[str, float, float, str]] = []
-        self.waiting = 0  # sends waiting to be retried
         self.e2e = Histogram()
         self.e2e_interval = Histogram()
         self.ack_interval = Histogram()
@@ -447,14 +526,10 @@ class Generator:
     def error(self, code: str) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1
 
-    def later(self, delay: float, job: Callable[[], None], *, holds: bool = False) -> None:
-        """Run `job` in `delay` seconds unless the run is over; `holds`: a send waits in it."""
-        if holds:
-            self.waiting += 1
+    def later(self, delay: float, job: Callable[[], None]) -> None:
+        """Run `job` in `delay` seconds unless the run is over."""
 
         def fire() -> None:
-            if holds:
-                self.waiting -= 1
             if not self.finishing:
                 job()
 
@@ -509,10 +584,8 @@ class Generator:
                 self.busy.discard(device)
 
     def in_flight(self) -> int:
-        return (
-            sum(len(d.pending) for d in self.busy)
-            + sum(len(d.outbox) for d in self.devices.values() if d.outbox)
-            + self.waiting
+        return sum(len(d.pending) for d in self.busy) + sum(
+            len(d.outbox) for d in self.devices.values() if d.outbox
         )
 
     # --- phases ---------------------------------------------------------------------------------

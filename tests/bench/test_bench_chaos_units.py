@@ -278,7 +278,7 @@ def _device(retry_s: float = 60.0, spread: float = 0.3) -> tuple[Generator, Devi
         sync_spread=spread,
     )
     gen = Generator(plan, None)  # type: ignore[arg-type]
-    device = Device(gen, DeviceSpec(0, 0, "token", ["ws://unused"]))
+    device = gen.devices[0] = Device(gen, DeviceSpec(0, 0, "token", ["ws://unused"]))
     client = FakeClient()
     device.client = client  # type: ignore[assignment]
     return gen, device, client
@@ -288,9 +288,10 @@ def _answer(device: Device, ack: int, body: dict[str, Any]) -> None:
     device.on_ack(ack, json.dumps([body]))
 
 
-def _send(device: Device, due: float) -> None:
-    payload = {"conversation_id": "c0", "client_msg_id": "t1.0.7", "text": f"{due} x"}
-    device.send(Pending("send", due, 0, "t1.0.7", payload))
+def _send(device: Device, due: float, n: int = 7) -> None:
+    cid = f"t1.0.{n}"
+    payload = {"conversation_id": "c0", "client_msg_id": cid, "text": f"{due} x"}
+    device.send(Pending("send", due, 0, cid, payload))
 
 
 async def test_unavailable_is_retried_after_retry_after_with_the_same_client_msg_id() -> None:
@@ -309,16 +310,39 @@ async def test_unavailable_is_retried_after_retry_after_with_the_same_client_msg
     assert gen.refusals[0][3] == "unavailable"
 
 
-async def test_timeout_is_retried_soon_and_a_refused_request_is_not() -> None:
+async def test_timeout_is_retried_after_a_second_and_a_refused_request_is_not() -> None:
     gen, device, client = _device()
     _send(device, time.time())
     _answer(device, 0, {"ok": False, "error": {"code": "timeout", "message": "?"}})
     await asyncio.sleep(0.6)
+    assert len(client.emitted) == 1
+    await asyncio.sleep(0.7)
     assert len(client.emitted) == 2
     _answer(device, 1, {"ok": False, "error": {"code": "validation_error", "message": "no"}})
     await asyncio.sleep(0.6)
     assert len(client.emitted) == 2
     assert gen.in_flight() == 0
+
+
+async def test_a_refused_device_holds_its_sends_then_probes_with_the_oldest() -> None:
+    gen, device, client = _device()
+    now = time.time()
+    _send(device, now, 1)
+    error = {"code": "unavailable", "message": "busy", "details": {"retry_after": 0.2}}
+    _answer(device, 0, {"ok": False, "error": error})
+    _send(device, now + 0.02, 2)
+    _send(device, now + 0.01, 3)
+    assert len(client.emitted) == 1  # held back while paused
+    assert gen.in_flight() == 3
+    await asyncio.sleep(0.35)
+    # The oldest alone; the rest wait for its answer.
+    assert [p["client_msg_id"] for _, p in client.emitted] == ["t1.0.1", "t1.0.1"]
+    _answer(device, 1, {"ok": True, "message": {"id": "m1", "seq": 1}})
+    assert [p["client_msg_id"] for _, p in client.emitted[2:]] == ["t1.0.3", "t1.0.2"]
+    _answer(device, 2, {"ok": True, "message": {"id": "m2", "seq": 2}})
+    _answer(device, 3, {"ok": True, "message": {"id": "m3", "seq": 3}})
+    assert gen.in_flight() == 0
+    assert gen.acks_ok == 3
 
 
 async def test_a_send_too_late_is_abandoned_not_retried() -> None:
