@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import signal
 import struct
-import subprocess
-import time
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
@@ -16,10 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, WebSocketRoute, expect
 
-from chat_testkit import port_open
 from chat_testkit.api import PASSWORD
 
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
@@ -236,39 +230,3 @@ def _socketio_push(message: str | bytes) -> tuple[str, Any] | None:
         return None
     event, *args = json.loads(match.group(1))
     return event, args[0] if args else None
-
-
-@dataclass
-class PrivateRedis:
-    """A redis-server of the test's own (the shared one is never restarted), without persistence."""
-
-    port: int
-    workdir: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            pytest.fail("redis-server is not installed: this test runs a private one", False)
-        log = (self.workdir / "redis.log").open("ab")
-        self.process = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
-            cwd=self.workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while not port_open("127.0.0.1", self.port):
-            assert self.process.poll() is None, (self.workdir / "redis.log").read_text()
-            assert time.monotonic() < deadline, "the private redis-server did not start"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from browser_support import Client, OpenClient, PrivateRedis
+from browser_support import Client, OpenClient
 from playwright.async_api import Browser, async_playwright
 
-from chat_testkit import ChatApi, Stack, free_port
+from chat_testkit import ChatApi, Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -122,12 +122,3 @@ async def open_client(browser: Browser, artifacts: Path) -> AsyncIterator[OpenCl
     yield open_one
     for client in clients:
         await client.close()
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    """A Redis the test may kill and restart; killed after the test."""
-    server = PrivateRedis(free_port(), tmp_path)
-    server.start()
-    yield server
-    server.kill()

@@ -21,7 +21,6 @@ from browser_support import (
     PHONE,
     Client,
     OpenClient,
-    PrivateRedis,
     SocketTap,
     make_png,
     unique_username,
@@ -29,6 +28,7 @@ from browser_support import (
 from playwright.async_api import FilePayload, expect
 
 from chat_testkit import ChatApi, Stack, eventually
+from chat_testkit.private import PrivateRedis
 
 pytestmark = pytest.mark.slow
 

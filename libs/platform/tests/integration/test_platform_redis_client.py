@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -15,65 +12,23 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chat_platform.redis_client import create_redis
-from chat_testkit import free_port, port_open
-
-
-class OwnRedis:
-    """A redis-server of this test's own, which it may kill and start again on the same port."""
-
-    def __init__(self, workdir: Path) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            pytest.fail("redis-server is not installed: this test runs one of its own", False)
-        self.exe = exe
-        self.workdir = workdir
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while not port_open("127.0.0.1", self.port):
-            assert time.monotonic() < deadline, "the test's redis-server did not start"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path)
-    server.start()
-    yield server
-    server.kill()
+from chat_testkit.private import PrivateRedis
 
 
 @pytest_asyncio.fixture
-async def client(own_redis: OwnRedis) -> AsyncIterator[Redis]:
-    redis = create_redis(own_redis.url, max_connections=2, wait_for_connection=1.0)
+async def client(private_redis: PrivateRedis) -> AsyncIterator[Redis]:
+    redis = create_redis(private_redis.url, max_connections=2, wait_for_connection=1.0)
     yield redis
     await redis.aclose()
 
 
 async def test_pooled_connections_left_stale_by_a_restart_are_retried_not_failed(
-    own_redis: OwnRedis, client: Redis
+    private_redis: PrivateRedis, client: Redis
 ) -> None:
     # Both pooled connections in use once, so both are stale after the restart.
     await asyncio.gather(client.set("k", "before"), client.blpop(["nothing"], timeout=0.2))
-    own_redis.kill()
-    own_redis.start()
+    private_redis.kill()
+    private_redis.start()
     results = await asyncio.gather(*(client.set(f"k{i}", i) for i in range(4)))
     assert results == [True] * 4
     assert await client.get("k3") == "3"
@@ -87,8 +42,8 @@ async def test_a_burst_beyond_the_pool_waits_for_a_free_connection(client: Redis
     assert time.monotonic() - started >= 0.85  # three rounds of two, not six at once
 
 
-async def test_waiting_for_a_connection_is_bounded(own_redis: OwnRedis) -> None:
-    redis = create_redis(own_redis.url, max_connections=1, wait_for_connection=0.2)
+async def test_waiting_for_a_connection_is_bounded(private_redis: PrivateRedis) -> None:
+    redis = create_redis(private_redis.url, max_connections=1, wait_for_connection=0.2)
     try:
 
         async def hold() -> None:

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from chat_testkit.amqp import remove_service_namespace
 from chat_testkit.api import ChatApi
+from chat_testkit.private import PrivateRedis, PrivateServerError
 from chat_testkit.process import ServiceProcess
 from chat_testkit.services import (
     Found,
@@ -264,3 +265,15 @@ def stored(module_service_env: dict[str, str]) -> Iterator[Stored]:
     reader = Stored(module_service_env["MONGODB_URL"], module_service_env["MONGODB_DB"])
     yield reader
     reader.close()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own (started), which it may kill and restart at will."""
+    try:
+        server = PrivateRedis(workdir=tmp_path / "private-redis")
+        server.start()
+    except PrivateServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.close()

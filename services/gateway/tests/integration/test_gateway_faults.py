@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import shutil
 import signal
-import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,8 +20,9 @@ import pytest_asyncio
 import socketio
 from gateway_support import FAST_GATEWAY_ENV, Device, LogWatch
 
-from chat_testkit import ServiceProcess, free_port, port_open
+from chat_testkit import ServiceProcess
 from chat_testkit.api import ChatApi, User, new_client_msg_id
+from chat_testkit.private import PrivateRedis
 from chat_testkit.stack import Stack
 from chat_testkit.stored import Stored
 
@@ -251,60 +249,6 @@ async def test_clients_of_a_killed_gateway_resync_elsewhere_and_go_offline_in_ti
 
 
 # --- (b) Redis restarted -------------------------------------------------------------------------
-
-
-@dataclass
-class PrivateRedis:
-    """A redis-server of this test's own, without persistence, that it may kill and restart."""
-
-    port: int
-    workdir: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            pytest.fail("redis-server is not installed: this test runs a private one", False)
-        log = (self.workdir / "redis.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                exe,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            cwd=self.workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while not port_open("127.0.0.1", self.port):
-            assert self.process.poll() is None, (self.workdir / "redis.log").read_text()
-            assert time.monotonic() < deadline, "the private redis-server did not start"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(free_port(), tmp_path)
-    server.start()
-    yield server
-    server.kill()
 
 
 async def test_delivery_resumes_after_redis_restarts_without_restarting_gateways(
