@@ -14,6 +14,8 @@ from fastapi import FastAPI
 
 from chat_auth.context import AuthContext
 from chat_auth.keys import load_signing_key
+from chat_auth.privacy import store as privacy_store
+from chat_auth.privacy.routes import router as privacy_router
 from chat_auth.settings import AuthSettings
 from chat_auth.throttle import LoginThrottle
 from chat_auth.tokens import refresh as refresh_tokens
@@ -29,6 +31,7 @@ from chat_platform.health import Health
 from chat_platform.jwt import StaticKeys, TokenVerifier
 from chat_platform.mongo import Index, create_mongo_client, ensure_indexes
 from chat_platform.outbox import Outbox
+from chat_platform.ratelimit import Budgets, TokenBuckets
 from chat_platform.redis_client import create_redis
 from chat_platform.transactions import Transactions
 
@@ -63,6 +66,7 @@ def create_app(settings: AuthSettings) -> FastAPI:
         ctx = AuthContext(
             settings=settings,
             users=db["users"],
+            blocks=db["blocks"],
             redis=redis,
             transactions=Transactions(mongo.start_session, outbox),
             hasher=hasher,
@@ -77,9 +81,22 @@ def create_app(settings: AuthSettings) -> FastAPI:
                 per_address=settings.login_failures_per_address,
                 window=settings.login_failure_window_seconds,
             ),
+            budgets=Budgets(
+                TokenBuckets(redis, settings.redis_key("rate")),
+                settings.budget_rates(),
+                settings.default_rate,
+            ),
             decoy_password_hash=await asyncio.to_thread(hasher.hash, secrets.token_hex(16)),
         )
-        await ensure_indexes(db, [*user_store.INDEXES, *refresh_tokens.INDEXES, *OUTBOX_INDEXES])
+        await ensure_indexes(
+            db,
+            [
+                *user_store.INDEXES,
+                *privacy_store.INDEXES,
+                *refresh_tokens.INDEXES,
+                *OUTBOX_INDEXES,
+            ],
+        )
         async with background_tasks() as background:
             await broker.start()
             run_outbox(background, health, mongo=mongo, broker=broker, outbox=outbox)
@@ -105,5 +122,7 @@ def create_app(settings: AuthSettings) -> FastAPI:
         cors_origins=settings.cors_origin_list,
     )
     app.include_router(auth_router)
+    # Before the users router, whose /v1/users/{id} would otherwise read `me` as an id.
+    app.include_router(privacy_router)
     app.include_router(users_router)
     return app

@@ -13,6 +13,7 @@ from chat_auth.throttle import LoginThrottle
 from chat_auth.tokens.access import AccessTokenSigner
 from chat_auth.tokens.refresh import RefreshTokens
 from chat_platform.mongo import Document
+from chat_platform.ratelimit import Budgets
 from chat_platform.transactions import Transactions
 
 
@@ -20,10 +21,12 @@ from chat_platform.transactions import Transactions
 class AuthContext:
     settings: AuthSettings
     users: AsyncCollection[Document]
+    blocks: AsyncCollection[Document]
     redis: Redis
     transactions: Transactions
     hasher: PasswordHasher
     signer: AccessTokenSigner
     refresh_tokens: RefreshTokens
     throttle: LoginThrottle
+    budgets: Budgets
     decoy_password_hash: str

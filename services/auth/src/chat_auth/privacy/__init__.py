@@ -1,0 +1,1 @@
+"""Privacy and consent (CONTRACT §7.2): blocks and per-user settings."""
