@@ -14,7 +14,7 @@ Definitions (per scenario run):
 - latencies are measured from the time a send was due (open loop), in ms.
 - answers: every send attempt, from when it went out to its answer, whatever the
   answer said (accepted, `unavailable`, `timeout`...); `never_answered`: attempts
-  with no answer within --ack-timeout or still unanswered at the end.
+  with no answer within --ack-timeout (those younger at the end are `in_flight_at_end`).
 """
 
 from __future__ import annotations
@@ -134,7 +134,10 @@ def answer_summary(
     return {
         "ms": hist.summary(),
         "slow": counters.get("slow_answers", 0),
-        "never_answered": refused.get("no_answer", 0) + counters.get("unanswered_at_end", 0),
+        # Attempts older than --ack-timeout are swept as `no_answer`; those still waiting at
+        # the end are younger, and may yet be answered in time.
+        "never_answered": refused.get("no_answer", 0),
+        "in_flight_at_end": counters.get("unanswered_at_end", 0),
         "refused": dict(sorted(refused.items())),
         "retries": counters.get("retries", 0),
         "abandoned": counters.get("abandoned", 0),
@@ -381,7 +384,8 @@ def table(report: dict[str, Any], description: str) -> str:
         lines.append(
             f"answers        accepted {answers['accepted_per_s_while_sending']:g}/s while sending"
             f"  over {answers['within_s']:g} s {answers['slow']}  never answered "
-            f"{answers['never_answered']}  refused {_counts(answers['refused'])}  retries "
+            f"{answers['never_answered']} (in flight at the end "
+            f"{answers['in_flight_at_end']})  refused {_counts(answers['refused'])}  retries "
             f"{answers['retries']}  abandoned {answers['abandoned']}  unanswered when the "
             f"connection dropped {answers['unanswered_on_close']}"
         )

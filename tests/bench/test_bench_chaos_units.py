@@ -231,7 +231,8 @@ def test_answer_summary_counts_never_answered_and_send_refusals_only() -> None:
         ("sync", 0.0, 0.1, "timeout"),
     ]
     summary = answer_summary(hist, counters, refusals)
-    assert summary["never_answered"] == 3
+    assert summary["never_answered"] == 1
+    assert summary["in_flight_at_end"] == 2
     assert summary["refused"] == {"no_answer": 1, "unavailable": 1}
     assert summary["ms"]["count"] == 3
     assert summary["slow"] == 1
