@@ -53,8 +53,9 @@ async def register(ctx: AuthContext, body: RegisterRequest) -> dict[str, Any]:
 
 
 async def log_in(ctx: AuthContext, body: LoginRequest, address: str) -> dict[str, Any]:
-    await ctx.throttle.check(body.username, address)
     doc = await store.find_for_login(ctx.users, body.username)
+    # Reserved before the password is checked, so a parallel burst checks at most the budget.
+    reservation = await ctx.throttle.reserve(doc["_id"] if doc else None, body.username, address)
     # Verifying against a decoy hash when the user does not exist keeps both failures equally slow.
     stored_hash = doc["password_hash"] if doc else ctx.decoy_password_hash
     try:
@@ -63,9 +64,8 @@ async def log_in(ctx: AuthContext, body: LoginRequest, address: str) -> dict[str
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or doc is None:
-        await ctx.throttle.failed(body.username, address)
         raise ApiError(ErrorCode.INVALID_CREDENTIALS, "Wrong username or password.")
-    await ctx.throttle.succeeded(body.username)
+    await ctx.throttle.succeeded(reservation)
     if ctx.hasher.check_needs_rehash(stored_hash):
         new_hash = await asyncio.to_thread(ctx.hasher.hash, body.password)
         await ctx.users.update_one({"_id": doc["_id"]}, {"$set": {"password_hash": new_hash}})

@@ -77,7 +77,7 @@ def create_app(settings: AuthSettings) -> FastAPI:
             throttle=LoginThrottle(
                 redis,
                 settings.redis_key("auth"),
-                per_username=settings.login_failures_per_username,
+                per_account=settings.login_failures_per_username,
                 per_address=settings.login_failures_per_address,
                 window=settings.login_failure_window_seconds,
             ),
