@@ -19,6 +19,7 @@ from gridfs import AsyncGridFSBucket
 from chat_message.attachments.routes import router as attachments_router
 from chat_message.attachments.service import Attachments
 from chat_message.commands import command_handlers
+from chat_message.consent import Consent
 from chat_message.conversations.routes import router as conversations_router
 from chat_message.conversations.service import Conversations
 from chat_message.cursors.service import Cursors
@@ -97,9 +98,10 @@ def create_app(settings: MessageSettings) -> FastAPI:
             "cursor-writer",
             settings.cursor_batch_max,
         )
+        consent = Consent(store)
         services = MessageServices(
             conversations=Conversations(
-                store, transactions, max_group_members=settings.max_group_members
+                store, transactions, consent, max_group_members=settings.max_group_members
             ),
             messages=Messages(
                 store,
@@ -118,6 +120,7 @@ def create_app(settings: MessageSettings) -> FastAPI:
             attachments=Attachments(
                 store, AsyncGridFSBucket(db), max_bytes=settings.max_attachment_bytes
             ),
+            consent=consent,
         )
         handlers = command_handlers(services, store)
         # Writes and catch-up reads on queues of their own: a reconnect storm's syncs never

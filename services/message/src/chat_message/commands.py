@@ -9,10 +9,12 @@ from chat_contracts.commands import (
     Members,
     MessageSent,
     MoveCursor,
+    PresenceAudience,
     SendMessage,
     Sync,
     SyncResult,
     UserContacts,
+    VisiblePresence,
 )
 from chat_message.cursors.rules import CursorMove
 from chat_message.services import MessageServices
@@ -37,6 +39,15 @@ def command_handlers(services: MessageServices, store: Store) -> CommandHandlers
         doc = await store.conversation_for_member(command.conversation_id, command.user_id)
         return Members(member_ids=doc["member_ids"])
 
+    async def presence_audience(command: PresenceAudience) -> Contacts:
+        return Contacts(user_ids=await services.consent.presence_audience(command.user_id))
+
+    async def visible_presence(command: VisiblePresence) -> Contacts:
+        visible = await services.consent.visible_presence(command.viewer_id, command.user_ids)
+        return Contacts(user_ids=visible)
+
+    # Superseded by the two presence commands (it ignores blocks and settings); answered
+    # until every gateway has moved to them.
     async def contacts(command: UserContacts) -> Contacts:
         ids = await store.conversations.distinct("member_ids", {"member_ids": command.user_id})
         return Contacts(user_ids=sorted(i for i in ids if i != command.user_id))
@@ -48,4 +59,6 @@ def command_handlers(services: MessageServices, store: Store) -> CommandHandlers
         .add(Sync, sync)
         .add(ConversationMembers, members)
         .add(UserContacts, contacts)
+        .add(PresenceAudience, presence_audience)
+        .add(VisiblePresence, visible_presence)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chat_message.attachments.service import Attachments
+from chat_message.consent import Consent
 from chat_message.conversations.service import Conversations
 from chat_message.cursors.service import Cursors
 from chat_message.messages.service import Messages
@@ -18,3 +19,4 @@ class MessageServices:
     cursors: Cursors
     sync: Sync
     attachments: Attachments
+    consent: Consent

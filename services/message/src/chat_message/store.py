@@ -29,6 +29,7 @@ INDEXES = [
     Index("messages", [("conversation_id", 1), ("updated_at", 1)], {"name": "conv_updated"}),
     Index("members", [("user_id", 1)], {"name": "by_user"}),
     Index("attachments", [("uploader_id", 1)], {"name": "by_uploader"}),
+    Index("attachments", [("message_ids", 1), ("created_at", 1)], {"name": "unused"}),
     Index("outbox", [("created_at", 1)], {"name": "created_at"}),
 ]
 
@@ -42,8 +43,11 @@ class Store:
     members: Collection
     messages: Collection
     attachments: Collection
-    # The projection of registered users, fed by `user.registered`.
+    # The projection of users (`users.py`): registrations and each user's settings.
     users: Collection
+    # Blocks, one document per (blocker, blocked) with `active`, from `user.blocked` and
+    # `user.unblocked`.
+    blocks: Collection
 
     @classmethod
     def of(cls, db: AsyncDatabase[Document]) -> Store:
@@ -70,6 +74,15 @@ class Store:
             {"_id": {"$in": keys}}, {"conversation_id": 1, "read_seq": 1}
         ).to_list()
         return {d["conversation_id"]: d["read_seq"] for d in docs}
+
+
+def block_key(blocker_id: str, blocked_id: str) -> str:
+    return f"{blocker_id}:{blocked_id}"
+
+
+def pair_key(a: str, b: str) -> str:
+    """The key of the direct conversation of two users (in `direct_pairs`)."""
+    return ":".join(sorted([a, b]))
 
 
 def member_key(conversation_id: str, user_id: str) -> str:

@@ -13,11 +13,12 @@ from pymongo.errors import DuplicateKeyError
 from chat_contracts import Conversation, ConversationUpdated, Envelope
 from chat_contracts.errors import forbidden, invalid, not_found
 from chat_message import PRODUCER
+from chat_message.consent import Consent
 from chat_message.conversations.models import AddMembers, CreateDirect, CreateGroup
 from chat_message.errors import no_conversation
 from chat_message.ids import new_id
 from chat_message.resources import conversation_view, now_ms, utc
-from chat_message.store import Store, member_doc, member_key
+from chat_message.store import Store, member_doc, member_key, pair_key
 from chat_platform.mongo import Document
 from chat_platform.transactions import Transactions
 
@@ -64,9 +65,17 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 class Conversations:
-    def __init__(self, store: Store, transactions: Transactions, *, max_group_members: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        transactions: Transactions,
+        consent: Consent,
+        *,
+        max_group_members: int,
+    ) -> None:
         self.store = store
         self.transactions = transactions
+        self.consent = consent
         self.max_group_members = max_group_members
 
     async def create(
@@ -81,6 +90,7 @@ class Conversations:
         all_members = [user_id, *(m for m in members if m != user_id)]
         self._check_group_size(len(all_members), "member_ids")
         await self._require_known_users(all_members[1:])
+        await self.consent.check_invites(user_id, all_members[1:])
         doc = _new_conversation("group", user_id, all_members, body.title)
 
         async def write(session: AsyncClientSession) -> tuple[None, list[Envelope]]:
@@ -94,15 +104,15 @@ class Conversations:
         if other_id == user_id:
             raise invalid("A direct conversation is with someone else.", "member_ids")
         await self._require_known_users([other_id])
-        pair = sorted([user_id, other_id])
-        pair_key = ":".join(pair)
-        existing = await self.store.direct_pairs.find_one({"_id": pair_key})
+        await self.consent.check_direct(user_id, other_id)
+        key = pair_key(user_id, other_id)
+        existing = await self.store.direct_pairs.find_one({"_id": key})
         if existing is None:
-            doc = _new_conversation("direct", user_id, pair, None)
+            doc = _new_conversation("direct", user_id, sorted([user_id, other_id]), None)
 
             async def write(session: AsyncClientSession) -> tuple[None, list[Envelope]]:
                 await self.store.direct_pairs.insert_one(
-                    {"_id": pair_key, "conversation_id": doc["_id"]}, session=session
+                    {"_id": key, "conversation_id": doc["_id"]}, session=session
                 )
                 await self._insert(doc, session)
                 return None, [_updated_event(doc)]
@@ -112,7 +122,7 @@ class Conversations:
                 return conversation_view(doc, viewer=user_id), True
             except DuplicateKeyError:
                 # The other user created it at the same moment: theirs is the one.
-                existing = await self.store.direct_pairs.find_one({"_id": pair_key})
+                existing = await self.store.direct_pairs.find_one({"_id": key})
                 if existing is None:
                     raise
         return await self.get(user_id, existing["conversation_id"]), False
@@ -163,6 +173,7 @@ class Conversations:
         if not new:
             return await self.get(user_id, conversation_id)
         await self._require_known_users(new)
+        await self.consent.check_invites(user_id, new)
         members = self.store.members
 
         async def write(session: AsyncClientSession) -> tuple[None, list[Envelope]]:

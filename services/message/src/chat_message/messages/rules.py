@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import cast
 
 from chat_contracts import Attachment, Envelope, Message, MessageCreated
-from chat_contracts.errors import invalid, not_found
+from chat_contracts.errors import forbidden, invalid, not_found
 from chat_contracts.socket import MessageContent
 from chat_message import PRODUCER
 from chat_message.errors import no_conversation
 from chat_message.ids import is_id
 from chat_message.resources import message_view
+from chat_message.store import block_key
 from chat_platform.mongo import Document
 
 
@@ -82,6 +83,8 @@ class Referenced:
     replies: dict[str, str]
     # Attachment id -> the attachment.
     attachments: dict[str, Document]
+    # Active blocks between the members of the batch's direct conversations (`block_key`s).
+    blocks: frozenset[str] = frozenset()
 
 
 def references(sends: list[Send]) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -166,11 +169,20 @@ def _refusal_or_repeat(
         if stored["conversation_id"] != send.conversation_id:
             return _key_reused()
         return SendResult(message_view(stored), False, conversation["member_ids"])
+    if block_key(other_member(conversation, send.sender_id), send.sender_id) in seen.blocks:
+        return forbidden("This user does not accept messages from you.")
     twin = first_of_key.get(send.dedup_key)
     if twin is not None:
         # As if the twin had been stored first: the same answer as for a stored one.
         return _key_reused() if sends[twin].conversation_id != send.conversation_id else None
     return _reference_problem(send, seen)
+
+
+def other_member(conversation: Document, user_id: str) -> str:
+    """In a direct conversation, the member who is not `user_id` (else an empty string)."""
+    if conversation.get("type") != "direct":
+        return ""
+    return next((m for m in conversation["member_ids"] if m != user_id), "")
 
 
 def _key_reused() -> Exception:

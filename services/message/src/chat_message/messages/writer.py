@@ -26,9 +26,16 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from chat_contracts import Envelope
 from chat_message.ids import new_id
-from chat_message.messages.rules import Referenced, Send, SendResult, plan_sends, references
+from chat_message.messages.rules import (
+    Referenced,
+    Send,
+    SendResult,
+    other_member,
+    plan_sends,
+    references,
+)
 from chat_message.resources import now_ms
-from chat_message.store import Store
+from chat_message.store import Store, block_key
 from chat_platform.metrics import LATENCY_BUCKETS, SIZE_BUCKETS
 from chat_platform.transactions import Transactions
 
@@ -122,8 +129,24 @@ async def _read_references(
 ) -> Referenced:
     conversation_ids, keys, reply_ids, attachment_ids = references(sends)
     conversations = await store.conversations.find(
-        {"_id": {"$in": conversation_ids}}, {"member_ids": 1, "last_seq": 1}, session=session
+        {"_id": {"$in": conversation_ids}},
+        {"member_ids": 1, "last_seq": 1, "type": 1},
+        session=session,
     ).to_list()
+    by_id = {d["_id"]: d for d in conversations}
+    # Only sends into direct conversations can be refused by a block: one query, or none.
+    block_keys = {
+        block_key(other, s.sender_id)
+        for s in sends
+        if (c := by_id.get(s.conversation_id)) and (other := other_member(c, s.sender_id))
+    }
+    blocks = (
+        await store.blocks.find(
+            {"_id": {"$in": list(block_keys)}, "active": True}, {"_id": 1}, session=session
+        ).to_list()
+        if block_keys
+        else []
+    )
     stored = await store.messages.find({"dedup_key": {"$in": keys}}, session=session).to_list()
     # Most batches have neither replies nor attachments: no round trip for them then.
     replies = (
@@ -139,8 +162,9 @@ async def _read_references(
         else []
     )
     return Referenced(
-        conversations={d["_id"]: d for d in conversations},
+        conversations=by_id,
         stored={d["dedup_key"]: d for d in stored},
         replies={d["_id"]: d["conversation_id"] for d in replies},
         attachments={d["_id"]: d for d in attachments},
+        blocks=frozenset(d["_id"] for d in blocks),
     )
