@@ -99,6 +99,7 @@ class Runner:
         self.conversations: list[Conversation] = []  # every one made in this run
         self._made: dict[tuple[Any, ...], list[Conversation]] = {}
         self.runs = 0
+        self.probe: Probe | None = None  # chaos's REST prober, stopped whatever happens
         self.tty = sys.stderr.isatty()
         self._last_line = 0.0
 
@@ -382,6 +383,9 @@ class Runner:
             )
         finally:
             self._end_progress()
+            if self.probe is not None:
+                self.probe.stop()
+                self.probe = None
             for pipe in all_pipes:
                 with contextlib.suppress(OSError):
                     pipe.send(("finish",))
@@ -483,7 +487,7 @@ class Runner:
             elif config.scenario == "chaos":
                 schedule = _schedule(config)
                 driver = Driver(stack, schedule, t0)
-                probe = Probe(self._probe_targets(topo))
+                probe = self.probe = Probe(self._probe_targets(topo))
                 probe.start()
                 driver.start()
                 try:
@@ -529,6 +533,7 @@ class Runner:
             pump("drain", time.time() + drain_for, drained)
             if config.scenario == "chaos":
                 probe.stop()
+                self.probe = None
         load_end = loadavg()
         for pipe in pipes:
             pipe.send(("finish",))

@@ -13,6 +13,7 @@ A device that loses its connection reconnects (to the next gateway of its
 list, after a random delay) and calls `sync` with the last seq it holds per
 conversation, as an app does; sends due meanwhile wait in its outbox and are
 sent again with the same client_msg_id, so the server can deduplicate them.
+Refusals and timeouts are retried as CONTRACT §7.1 asks (see `Device`).
 """
 
 from __future__ import annotations
