@@ -148,7 +148,8 @@ def test_chat_service_settings(services: dict[str, Any], name: str) -> None:
 def test_auth_reads_its_key_from_a_mounted_secret(config: dict[str, Any]) -> None:
     auth = config["services"]["auth"]
     assert auth["environment"]["JWT_PRIVATE_KEY_FILE"] == "/run/secrets/jwt-private.pem"
-    assert auth["environment"]["TRUST_FORWARDED_FOR"] == "true"
+    assert "TRUST_FORWARDED_FOR" not in auth["environment"]
+    assert "172.16.0.0/12" in auth["environment"]["TRUSTED_PROXIES"].split(",")
     assert [s["source"] if isinstance(s, dict) else s for s in auth["secrets"]] == [
         "jwt-private.pem"
     ]

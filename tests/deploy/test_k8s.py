@@ -202,7 +202,8 @@ def test_auth_reads_its_key_from_a_secret_volume(overlay: tuple[str, list[Manife
     assert mount["readOnly"] is True
     key_file = env["JWT_PRIVATE_KEY_FILE"]["value"]
     assert key_file == f"{mount['mountPath']}/jwt-private.pem"
-    assert env["TRUST_FORWARDED_FOR"]["value"] == "true"
+    assert "TRUST_FORWARDED_FOR" not in env
+    assert "10.0.0.0/8" in env["TRUSTED_PROXIES"]["value"].split(",")
     # Readable by the service's group, and by nobody else.
     assert pod_spec(auth)["securityContext"]["fsGroup"] == 10001
     assert volumes["jwt"]["secret"]["defaultMode"] == 0o440

@@ -48,6 +48,9 @@ def run(
         # never closes one at the moment the proxy (or any pooled client) reuses it.
         timeout_keep_alive=75,
         server_header=False,
+        # uvicorn would otherwise take the client address from X-Forwarded-For of any peer on
+        # 127.0.0.1; which proxies to believe is each service's setting (auth: TRUSTED_PROXIES).
+        proxy_headers=False,
     )
     server_factory(config).run()
 

@@ -19,6 +19,9 @@ from chat_contracts.errors import ApiError, ErrorCode
 log = logging.getLogger(__name__)
 
 PRODUCER = "auth"
+# Budgets per client address (there is no user yet), with rates of their own.
+REGISTER_ACTION = "register"
+LOGIN_ACTION = "login"
 
 
 def _session(ctx: AuthContext, user_doc: dict[str, Any], refresh_token: str) -> dict[str, Any]:
@@ -31,8 +34,9 @@ def _session(ctx: AuthContext, user_doc: dict[str, Any], refresh_token: str) -> 
     }
 
 
-async def register(ctx: AuthContext, body: RegisterRequest) -> dict[str, Any]:
+async def register(ctx: AuthContext, body: RegisterRequest, address: str) -> dict[str, Any]:
     """Store the user and stage `user.registered` in one transaction, publish after commit."""
+    await ctx.budgets.spend(address, REGISTER_ACTION)
     password_hash = await asyncio.to_thread(ctx.hasher.hash, body.password)
     doc = store.new_user_document(body.username, password_hash, body.email, body.display_name)
     event = Envelope.wrap(store.registered_event(doc), PRODUCER)
@@ -53,6 +57,7 @@ async def register(ctx: AuthContext, body: RegisterRequest) -> dict[str, Any]:
 
 
 async def log_in(ctx: AuthContext, body: LoginRequest, address: str) -> dict[str, Any]:
+    await ctx.budgets.spend(address, LOGIN_ACTION)
     doc = await store.find_for_login(ctx.users, body.username)
     # Reserved before the password is checked, so a parallel burst checks at most the budget.
     reservation = await ctx.throttle.reserve(doc["_id"] if doc else None, body.username, address)

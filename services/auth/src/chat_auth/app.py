@@ -42,6 +42,8 @@ OUTBOX_INDEXES = [Index("outbox", [("created_at", 1)], {"name": "created_at"})]
 
 def create_app(settings: AuthSettings) -> FastAPI:
     health = Health()
+    if settings.trust_forwarded_for:
+        log.warning("TRUST_FORWARDED_FOR is deprecated: set TRUSTED_PROXIES to the proxies' CIDRs")
     # Loading (or, in dev, generating) the key up front makes a bad key fail the start, not a request.
     signing_key = load_signing_key(
         settings.jwt_private_key_file, generate_if_missing=settings.chat_env != "prod"

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the service context and the caller's address."""
+"""FastAPI dependencies: the service context and the client's address."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from chat_auth import addresses
 from chat_auth.context import AuthContext
 
 
@@ -18,11 +19,11 @@ Ctx = Annotated[AuthContext, Depends(get_context)]
 
 
 def client_address(request: Request, ctx: Ctx) -> str:
-    if ctx.settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
-    return request.client.host if request.client else "unknown"
+    return addresses.client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        ctx.settings.trusted_networks,
+    )
 
 
 ClientAddress = Annotated[str, Depends(client_address)]

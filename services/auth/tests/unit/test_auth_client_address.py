@@ -1,48 +1,55 @@
-"""Which address login throttling counts: the peer, or X-Forwarded-For only when told to trust it."""
+"""Which address the per-address budgets count: the peer, or the right-most untrusted hop."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
 import pytest
-from starlette.requests import Request
+from pydantic import ValidationError
 
-from chat_auth.deps import client_address
+from chat_auth.addresses import client_address, parse_networks
+from chat_auth.settings import AuthSettings
 
-
-def request(headers: dict[str, str]) -> Request:
-    scope: dict[str, Any] = {
-        "type": "http",
-        "method": "POST",
-        "path": "/v1/auth/login",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("192.0.2.10", 51000),
-    }
-    return Request(scope)
+PROXIES = parse_networks("10.0.0.0/8, 192.0.2.10, fd00::/8")
 
 
-def context(trust: bool) -> Any:
-    return SimpleNamespace(settings=SimpleNamespace(trust_forwarded_for=trust))
+def test_forwarded_header_is_ignored_without_trusted_proxies() -> None:
+    assert client_address("192.0.2.10", ["203.0.113.7"], []) == "192.0.2.10"
 
 
-def test_forwarded_header_is_ignored_unless_trusted() -> None:
-    spoofed = request({"X-Forwarded-For": "203.0.113.7"})
-    assert client_address(spoofed, context(trust=False)) == "192.0.2.10"
+def test_forwarded_header_is_ignored_from_a_peer_that_is_not_a_proxy() -> None:
+    assert client_address("198.51.100.5", ["203.0.113.7"], PROXIES) == "198.51.100.5"
 
 
 @pytest.mark.parametrize(
-    ("header", "expected"),
+    ("headers", "expected"),
     [
-        ("203.0.113.7", "203.0.113.7"),
-        ("203.0.113.7, 10.0.0.1", "203.0.113.7"),
-        (" 203.0.113.7 ,10.0.0.1", "203.0.113.7"),
-        ("x" * 500, "x" * 64),
+        (["203.0.113.7"], "203.0.113.7"),
+        # A client can write anything to the left of what our proxies appended.
+        (["1.2.3.4, 203.0.113.7"], "203.0.113.7"),
+        (["1.2.3.4, 203.0.113.7, 10.1.2.3"], "203.0.113.7"),
+        (["1.2.3.4", "203.0.113.7 , 10.1.2.3"], "203.0.113.7"),
+        (["garbage, 10.1.2.3"], "garbage"),
+        (["2001:db8::1, fd00::2"], "2001:db8::1"),
+        # Every hop trusted: the left-most is the best there is.
+        (["10.9.9.9, 10.1.2.3"], "10.9.9.9"),
+        ([], "192.0.2.10"),
+        (["x" * 500], "x" * 64),
     ],
 )
-def test_trusted_forwarded_header_gives_the_original_client(header: str, expected: str) -> None:
-    assert client_address(request({"X-Forwarded-For": header}), context(trust=True)) == expected
+def test_right_most_untrusted_hop_is_the_client(headers: list[str], expected: str) -> None:
+    assert client_address("192.0.2.10", headers, PROXIES) == expected
 
 
-def test_trusted_proxy_without_the_header_falls_back_to_the_peer() -> None:
-    assert client_address(request({}), context(trust=True)) == "192.0.2.10"
+def test_ipv4_mapped_peer_matches_an_ipv4_proxy() -> None:
+    assert client_address("::ffff:10.0.0.1", ["203.0.113.7"], PROXIES) == "203.0.113.7"
+
+
+def test_settings_parse_proxies_and_keep_the_deprecated_switch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1")
+    assert [str(n) for n in AuthSettings().trusted_networks] == ["10.0.0.0/8", "127.0.0.1/32"]
+    monkeypatch.setenv("TRUST_FORWARDED_FOR", "true")
+    assert [str(n) for n in AuthSettings().trusted_networks] == ["0.0.0.0/0", "::/0"]
+    monkeypatch.setenv("TRUSTED_PROXIES", "not-an-address")
+    with pytest.raises(ValidationError):
+        AuthSettings()

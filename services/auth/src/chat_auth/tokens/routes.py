@@ -14,9 +14,9 @@ router = APIRouter()
 
 
 @router.post("/v1/auth/register", status_code=201)
-async def register(body: RegisterRequest, ctx: Ctx) -> dict[str, Any]:
+async def register(body: RegisterRequest, ctx: Ctx, address: ClientAddress) -> dict[str, Any]:
     """Create a user and log them in."""
-    return await accounts.register(ctx, body)
+    return await accounts.register(ctx, body, address)
 
 
 @router.post("/v1/auth/login")
