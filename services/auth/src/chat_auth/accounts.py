@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
@@ -37,7 +35,7 @@ def _session(ctx: AuthContext, user_doc: dict[str, Any], refresh_token: str) -> 
 async def register(ctx: AuthContext, body: RegisterRequest, address: str) -> dict[str, Any]:
     """Store the user and stage `user.registered` in one transaction, publish after commit."""
     await ctx.budgets.spend(address, REGISTER_ACTION)
-    password_hash = await asyncio.to_thread(ctx.hasher.hash, body.password)
+    password_hash = await ctx.hashing.hash(body.password)
     doc = store.new_user_document(body.username, password_hash, body.email, body.display_name)
     event = Envelope.wrap(store.registered_event(doc), PRODUCER)
 
@@ -63,16 +61,12 @@ async def log_in(ctx: AuthContext, body: LoginRequest, address: str) -> dict[str
     reservation = await ctx.throttle.reserve(doc["_id"] if doc else None, body.username, address)
     # Verifying against a decoy hash when the user does not exist keeps both failures equally slow.
     stored_hash = doc["password_hash"] if doc else ctx.decoy_password_hash
-    try:
-        await asyncio.to_thread(ctx.hasher.verify, stored_hash, body.password)
-        ok = doc is not None
-    except (VerificationError, InvalidHashError):
-        ok = False
+    ok = await ctx.hashing.verify(stored_hash, body.password)
     if not ok or doc is None:
         raise ApiError(ErrorCode.INVALID_CREDENTIALS, "Wrong username or password.")
     await ctx.throttle.succeeded(reservation)
-    if ctx.hasher.check_needs_rehash(stored_hash):
-        new_hash = await asyncio.to_thread(ctx.hasher.hash, body.password)
+    if ctx.hashing.needs_rehash(stored_hash):
+        new_hash = await ctx.hashing.hash(body.password)
         await ctx.users.update_one({"_id": doc["_id"]}, {"$set": {"password_hash": new_hash}})
     return _session(ctx, doc, await ctx.refresh_tokens.issue(doc["_id"]))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
@@ -13,6 +12,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from chat_auth.context import AuthContext
+from chat_auth.hashing import PasswordHashing, concurrent_hashes, memory_limit_bytes
 from chat_auth.keys import load_signing_key
 from chat_auth.privacy import store as privacy_store
 from chat_auth.privacy.routes import router as privacy_router
@@ -49,6 +49,16 @@ def create_app(settings: AuthSettings) -> FastAPI:
         settings.jwt_private_key_file, generate_if_missing=settings.chat_env != "prod"
     )
 
+    hasher = PasswordHasher()
+    memory = memory_limit_bytes()
+    slots = concurrent_hashes(
+        settings.max_concurrent_hashes,
+        memory,
+        settings.hash_memory_fraction,
+        hasher.memory_cost * 1024,
+    )
+    log.info("password hashing", extra={"concurrent_hashes": slots, "memory_bytes": memory})
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mongo = create_mongo_client(settings.mongodb_url, app_name="chat-auth")
@@ -57,13 +67,13 @@ def create_app(settings: AuthSettings) -> FastAPI:
         broker = Broker(
             settings.amqp_url.get_secret_value(), settings.events_exchange, name="chat-auth"
         )
+        hashing = PasswordHashing(hasher, slots)
         signer = AccessTokenSigner(
             signing_key,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             ttl=timedelta(seconds=settings.access_token_ttl_seconds),
         )
-        hasher = PasswordHasher()
         outbox = Outbox(db["outbox"], broker)
         ctx = AuthContext(
             settings=settings,
@@ -71,7 +81,7 @@ def create_app(settings: AuthSettings) -> FastAPI:
             blocks=db["blocks"],
             redis=redis,
             transactions=Transactions(mongo.start_session, outbox),
-            hasher=hasher,
+            hashing=hashing,
             signer=signer,
             refresh_tokens=RefreshTokens(
                 db["refresh_tokens"], timedelta(days=settings.refresh_token_ttl_days)
@@ -88,7 +98,7 @@ def create_app(settings: AuthSettings) -> FastAPI:
                 settings.budget_rates(),
                 settings.default_rate,
             ),
-            decoy_password_hash=await asyncio.to_thread(hasher.hash, secrets.token_hex(16)),
+            decoy_password_hash=await hashing.hash(secrets.token_hex(16)),
         )
         await ensure_indexes(
             db,
@@ -112,6 +122,7 @@ def create_app(settings: AuthSettings) -> FastAPI:
                 yield
             finally:
                 health.draining = True
+        hashing.close()
         await broker.close()
         await redis.aclose()
         await mongo.close()

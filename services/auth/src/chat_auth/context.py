@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
 from pymongo.asynchronous.collection import AsyncCollection
 from redis.asyncio import Redis
 
+from chat_auth.hashing import PasswordHashing
 from chat_auth.settings import AuthSettings
 from chat_auth.throttle import LoginThrottle
 from chat_auth.tokens.access import AccessTokenSigner
@@ -24,7 +24,7 @@ class AuthContext:
     blocks: AsyncCollection[Document]
     redis: Redis
     transactions: Transactions
-    hasher: PasswordHasher
+    hashing: PasswordHashing
     signer: AccessTokenSigner
     refresh_tokens: RefreshTokens
     throttle: LoginThrottle

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from chat_auth import addresses
 from chat_platform.ratelimit import Rate
@@ -28,6 +28,10 @@ class AuthSettings(PlatformSettings):
     trusted_proxies: str = ""
     # Deprecated: `true` trusts X-Forwarded-For from any peer (TRUSTED_PROXIES=0.0.0.0/0,::/0).
     trust_forwarded_for: bool = False
+    # Password hashes at once (argon2id holds 64 MiB each); beyond, `unavailable` at once.
+    # 0: as many as HASH_MEMORY_FRACTION of the memory limit (cgroup, else physical) holds.
+    max_concurrent_hashes: int = Field(default=0, ge=0)
+    hash_memory_fraction: float = Field(default=0.5, gt=0, le=1)
     # Per client address (events per second, burst): registrations and login attempts.
     rate_register: float = 0.1
     rate_register_burst: int = 10
