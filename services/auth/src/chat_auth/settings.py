@@ -16,6 +16,8 @@ EVERY_ADDRESS = "0.0.0.0/0,::/0"
 
 
 class AuthSettings(PlatformSettings):
+    # Auth's own database (CONTRACT §7.5): the message service never sees password hashes.
+    mongodb_db: str = "chat_auth"
     jwt_private_key_file: Path = Path(".dev/jwt-private.pem")
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_days: int = 30
