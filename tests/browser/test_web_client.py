@@ -80,8 +80,8 @@ async def test_two_people_chat_across_gateways(chat_stack: Stack, open_client: O
     await expect(first.get_by_test_id("message-status")).to_have_attribute("data-status", "read")
     await alice.screenshot("read")
 
-    # Each sees the other online.
-    await expect(alice.page.get_by_test_id("chat-presence")).to_have_text("online")
+    # Bob sees Alice online: she has written to him (CONTRACT §7.5). She sees his presence
+    # only once he writes to her, below.
     await expect(bob.page.get_by_test_id("chat-presence")).to_have_text("online")
 
     # Bob sees Alice typing; it goes when her message arrives.
@@ -98,6 +98,7 @@ async def test_two_people_chat_across_gateways(chat_stack: Stack, open_client: O
     # Bob answers; Alice has the chat open, so his message turns read for him.
     await bob.send("Hi Alice! Yes, here.")
     await expect(alice.message("Hi Alice! Yes, here.")).to_be_visible()
+    await expect(alice.page.get_by_test_id("chat-presence")).to_have_text("online")
     reply = bob.message("Hi Alice! Yes, here.")
     await expect(reply.get_by_test_id("message-status")).to_have_attribute("data-status", "read")
     await bob.screenshot("conversation")
@@ -418,6 +419,10 @@ async def test_group_chat(chat_stack: Stack, api: ChatApi, open_client: OpenClie
     assert jack.errors == [], jack.errors
 
 
+# 120 REST sends by one user at once: more than a user's send budget allows by default.
+@pytest.mark.parametrize(
+    "stack_settings", [{"message": {"RATE_SEND": "1000", "RATE_SEND_BURST": "1000"}}]
+)
 async def test_history_loads_when_scrolled_to_the_top(
     chat_stack: Stack, api: ChatApi, open_client: OpenClient
 ) -> None:

@@ -29,6 +29,25 @@ ELF_HEADER = (
 )
 
 
+# Per-user budgets out of the way of tests that are not about them (some send hundreds of
+# messages as one user); a module's `message_extra_env` can set its own.
+UNLIMITED_RATES = {
+    f"RATE_{action}{suffix}": "100000"
+    for action in (
+        "SEND",
+        "SYNC",
+        "OTHER",
+        "EDIT",
+        "DELETE",
+        "CREATE_CONVERSATION",
+        "MEMBERS",
+        "UPLOAD",
+        "HISTORY",
+    )
+    for suffix in ("", "_BURST")
+}
+
+
 @dataclass
 class EventTap:
     """A queue of the test's own bound to the events exchange: every event, in arrival order.

@@ -49,6 +49,9 @@ class PlatformSettings(BaseSettings):
     rate_send_burst: int = 60
     rate_typing: float = 4.0
     rate_typing_burst: int = 10
+    # A sync answer can be a MiB: far fewer than other actions, REST and socket alike.
+    rate_sync: float = 5.0
+    rate_sync_burst: int = 30
     rate_other: float = 30.0
     rate_other_burst: int = 100
 
@@ -56,6 +59,7 @@ class PlatformSettings(BaseSettings):
         return {
             "message:send": Rate(self.rate_send, self.rate_send_burst),
             "typing": Rate(self.rate_typing, self.rate_typing_burst),
+            "sync": Rate(self.rate_sync, self.rate_sync_burst),
         }
 
     @property

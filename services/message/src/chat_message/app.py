@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from gridfs import AsyncGridFSBucket
 
 from chat_message.attachments.routes import router as attachments_router
-from chat_message.attachments.service import Attachments
+from chat_message.attachments.service import Attachments, UploadLimits
 from chat_message.commands import command_handlers
 from chat_message.consent import Consent
 from chat_message.conversations.routes import router as conversations_router
@@ -41,6 +41,8 @@ from chat_platform.health import Health
 from chat_platform.jwt import JwksKeys, TokenVerifier
 from chat_platform.mongo import create_mongo_client, ensure_indexes
 from chat_platform.outbox import Outbox
+from chat_platform.ratelimit import Budgets, TokenBuckets
+from chat_platform.redis_client import create_redis
 from chat_platform.sessions import TransactionSessions
 from chat_platform.transactions import Transactions
 
@@ -60,6 +62,13 @@ def create_app(settings: MessageSettings) -> FastAPI:
         store = Store.of(db)
         broker = Broker(
             settings.amqp_url.get_secret_value(), settings.events_exchange, name="chat-message"
+        )
+        redis = create_redis(settings.redis_url, max_connections=settings.redis_max_connections)
+        # Shared with the gateways' (same keys): REST and the socket spend one budget.
+        budgets = Budgets(
+            TokenBuckets(redis, settings.redis_key("rate")),
+            settings.budget_rates(),
+            settings.default_rate,
         )
         http = httpx.AsyncClient()
         keys = JwksKeys(f"{settings.auth_url.rstrip('/')}/.well-known/jwks.json", http)
@@ -99,6 +108,17 @@ def create_app(settings: MessageSettings) -> FastAPI:
             settings.cursor_batch_max,
         )
         consent = Consent(store)
+        attachments = Attachments(
+            store,
+            AsyncGridFSBucket(db),
+            UploadLimits(
+                max_bytes=settings.max_attachment_bytes,
+                quota_bytes=settings.upload_quota_bytes,
+                per_user=settings.max_uploads_per_user,
+                per_instance=settings.max_uploads_per_instance,
+                gc_grace_seconds=settings.attachment_gc_grace_seconds,
+            ),
+        )
         services = MessageServices(
             conversations=Conversations(
                 store, transactions, consent, max_group_members=settings.max_group_members
@@ -108,6 +128,7 @@ def create_app(settings: MessageSettings) -> FastAPI:
                 transactions,
                 sends,
                 SendLimits(settings.max_text_chars, settings.max_attachments_per_message),
+                attachments,
             ),
             cursors=Cursors(moves),
             sync=Sync(
@@ -117,9 +138,7 @@ def create_app(settings: MessageSettings) -> FastAPI:
                 max_messages=settings.sync_max_messages,
                 max_bytes=settings.sync_max_bytes,
             ),
-            attachments=Attachments(
-                store, AsyncGridFSBucket(db), max_bytes=settings.max_attachment_bytes
-            ),
+            attachments=attachments,
             consent=consent,
         )
         handlers = command_handlers(services, store)
@@ -136,6 +155,9 @@ def create_app(settings: MessageSettings) -> FastAPI:
             background.run(sessions.run_forever(), "transaction-sessions")
             background.run(sends.run(), "send-writer")
             background.run(moves.run(), "cursor-writer")
+            background.every(
+                settings.attachment_gc_every_seconds, attachments.sweep, "attachment-sweep"
+            )
             await writes.start()
             await reads.start()
             await users.start()
@@ -145,6 +167,7 @@ def create_app(settings: MessageSettings) -> FastAPI:
             # Without the keys every request would be refused as unauthorized: not ready.
             health.add("jwks", keys.check)
             app.state.services = services
+            app.state.budgets = budgets
             app.state.token_verifier = TokenVerifier(
                 keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience
             )
@@ -162,6 +185,7 @@ def create_app(settings: MessageSettings) -> FastAPI:
         await sessions.close()
         await broker.close()
         await http.aclose()
+        await redis.aclose()
         await mongo.close()
 
     def body_limit(path: str) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from chat_message.services import MessageServices
+from chat_platform.authn import CallerId
+from chat_platform.ratelimit import Budgets
 
 
 def _services(request: Request) -> MessageServices:
@@ -15,3 +17,17 @@ def _services(request: Request) -> MessageServices:
 
 
 Services = Annotated[MessageServices, Depends(_services)]
+
+
+def budget(action: str) -> Any:
+    """A route dependency spending the caller's budget of `action` (429 once it is spent).
+
+    The names are the socket's events where both doors do the same thing, so REST and the
+    socket draw on one bucket.
+    """
+
+    async def spend(request: Request, user_id: CallerId) -> None:
+        budgets: Budgets = request.app.state.budgets
+        await budgets.spend(user_id, action)
+
+    return Depends(spend)

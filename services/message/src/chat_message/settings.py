@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from chat_platform.ratelimit import Rate
 from chat_platform.settings import PlatformSettings
 
 
 class MessageSettings(PlatformSettings):
+    # A database of its own (CONTRACT §7.5): nothing of auth's, password hashes above all.
+    mongodb_db: str = "chat_message"
     max_text_chars: int = 4000
     max_attachment_bytes: int = 10 * 1024 * 1024
     max_group_members: int = 256
     max_attachments_per_message: int = 10
+    # Bytes of attachments one user may hold (deleted and unused ones do not count).
+    upload_quota_bytes: int = 1024 * 1024 * 1024
+    # Uploads in progress at once; beyond, refused at once, before the body is read.
+    max_uploads_per_user: int = 2
+    max_uploads_per_instance: int = 16
+    # An attachment no message references is removed after this long (time enough to send
+    # the message it was uploaded for), by a sweep run every `attachment_gc_every_seconds`.
+    attachment_gc_grace_seconds: float = 24 * 3600
+    attachment_gc_every_seconds: float = 600
     send_batch_max: int = 256
     cursor_batch_max: int = 512
     # Writes waiting for their group commit; beyond it a write is answered `unavailable` at
@@ -27,3 +39,31 @@ class MessageSettings(PlatformSettings):
     # them (60 s); live processes abort them once its heartbeat has stopped this long.
     session_heartbeat_seconds: float = 1.0
     session_dead_after_seconds: float = 5.0
+
+    # Per-user budgets of the REST-only actions (events per second, burst); sends spend the
+    # socket's `message:send`, and anything unnamed the platform's default.
+    rate_edit: float = 5.0
+    rate_edit_burst: int = 30
+    rate_delete: float = 5.0
+    rate_delete_burst: int = 30
+    rate_create_conversation: float = 1.0
+    rate_create_conversation_burst: int = 20
+    rate_members: float = 2.0
+    rate_members_burst: int = 30
+    rate_upload: float = 1.0
+    rate_upload_burst: int = 10
+    rate_history: float = 10.0
+    rate_history_burst: int = 60
+
+    def budget_rates(self) -> dict[str, Rate]:
+        return {
+            **super().budget_rates(),
+            "message:edit": Rate(self.rate_edit, self.rate_edit_burst),
+            "message:delete": Rate(self.rate_delete, self.rate_delete_burst),
+            "conversation:create": Rate(
+                self.rate_create_conversation, self.rate_create_conversation_burst
+            ),
+            "conversation:members": Rate(self.rate_members, self.rate_members_burst),
+            "attachment:upload": Rate(self.rate_upload, self.rate_upload_burst),
+            "messages:history": Rate(self.rate_history, self.rate_history_burst),
+        }

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from message_support import count_500s
+from message_support import UNLIMITED_RATES, count_500s
 
 from chat_testkit import ServiceProcess, Stack
 from chat_testkit.process import log_problems
@@ -28,7 +28,7 @@ def stack_gateways() -> int:
 
 @pytest.fixture(scope="module")
 def stack_extra(message_extra_env: dict[str, str]) -> dict[str, dict[str, str]]:
-    return {"message": message_extra_env}
+    return {"message": {**UNLIMITED_RATES, **message_extra_env}}
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from message_support import EventTap
+from message_support import UNLIMITED_RATES, EventTap
 from pymongo import MongoClient
 
 from chat_testkit import ServiceProcess, free_port
@@ -169,7 +169,9 @@ async def test_sends_succeed_while_the_broker_is_down_and_events_follow(
 ) -> None:
     rabbit = private_rabbit
     auth = start_service("chat-auth", AMQP_URL=rabbit.url)
-    message = start_service("chat-message", AMQP_URL=rabbit.url, AUTH_URL=auth.url)
+    message = start_service(
+        "chat-message", AMQP_URL=rabbit.url, AUTH_URL=auth.url, **UNLIMITED_RATES
+    )
     # Durable: the queue and its binding outlive the broker's restart, so nothing the
     # service publishes after it comes back can miss the test, however soon that is.
     tap = await EventTap.open(rabbit.url, f"{service_env['NAMESPACE']}.events", durable=True)

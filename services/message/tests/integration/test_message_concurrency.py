@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from message_support import metric_value
+from message_support import UNLIMITED_RATES, metric_value
 
 from chat_testkit import ServiceProcess
 from chat_testkit.api import ChatApi, User, new_client_msg_id
@@ -48,7 +48,7 @@ async def test_two_instances_writing_into_one_conversation_stay_gapless(
 ) -> None:
     # A second chat-message on the same database: each numbers messages from the last_seq
     # it read, so the two collide on seqs and the loser of each collision must retry.
-    second = start_module_service("chat-message", AUTH_URL=auth_service.url)
+    second = start_module_service("chat-message", AUTH_URL=auth_service.url, **UNLIMITED_RATES)
     other = ChatApi(api.http, auth_url=auth_service.url, message_url=second.url)
     owner, *others = await api.register_many(20)
     senders = [owner, *others]

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from message_support import EventTap
+from message_support import UNLIMITED_RATES, EventTap
 
 from chat_testkit import ServiceProcess
 from chat_testkit.api import ChatApi, User, new_client_msg_id
@@ -60,7 +60,7 @@ async def stack(
     start_service: Callable[..., ServiceProcess], service_env: dict[str, str]
 ) -> AsyncIterator[Stack]:
     auth = start_service("chat-auth")
-    message = start_service("chat-message", AUTH_URL=auth.url)
+    message = start_service("chat-message", AUTH_URL=auth.url, **UNLIMITED_RATES)
     tap = await EventTap.open(service_env["AMQP_URL"], f"{service_env['NAMESPACE']}.events")
     # Short timeouts: a send to a dead process must fail fast and be retried.
     timeout = httpx.Timeout(5, connect=1)

@@ -7,14 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from chat_message.conversations.models import AddMembers, CreateConversation
-from chat_message.deps import Services
+from chat_message.deps import Services, budget
 from chat_message.resources import dump
 from chat_platform.authn import CallerId
 
 router = APIRouter(prefix="/v1/conversations")
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[budget("conversation:create")])
 async def create(
     body: Annotated[CreateConversation, Body()],
     services: Services,
@@ -28,7 +28,7 @@ async def create(
     return dump(conversation)
 
 
-@router.get("")
+@router.get("", dependencies=[budget("conversation:list")])
 async def list_conversations(
     services: Services,
     user_id: CallerId,
@@ -46,7 +46,7 @@ async def get(conversation_id: str, services: Services, user_id: CallerId) -> di
     return dump(await services.conversations.get(user_id, conversation_id))
 
 
-@router.post("/{conversation_id}/members")
+@router.post("/{conversation_id}/members", dependencies=[budget("conversation:members")])
 async def add_members(
     conversation_id: str, body: AddMembers, services: Services, user_id: CallerId
 ) -> dict[str, Any]:
@@ -54,7 +54,12 @@ async def add_members(
     return dump(await services.conversations.add_members(user_id, conversation_id, body))
 
 
-@router.delete("/{conversation_id}/members/{member_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/{conversation_id}/members/{member_id}",
+    status_code=204,
+    response_class=Response,
+    dependencies=[budget("conversation:members")],
+)
 async def remove_member(
     conversation_id: str, member_id: str, services: Services, user_id: CallerId
 ) -> None:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from chat_contracts.fields import Seq
 from chat_contracts.socket import MessageContent
 from chat_message.cursors.rules import CursorMove
-from chat_message.deps import Services
+from chat_message.deps import Services, budget
 from chat_message.messages.models import EditMessage
 from chat_message.resources import dump
 from chat_platform.authn import CallerId
@@ -18,7 +18,7 @@ from chat_platform.authn import CallerId
 router = APIRouter(prefix="/v1/conversations/{conversation_id}")
 
 
-@router.post("/messages", status_code=201)
+@router.post("/messages", status_code=201, dependencies=[budget("message:send")])
 async def send(
     conversation_id: str,
     body: MessageContent,
@@ -33,7 +33,7 @@ async def send(
     return dump(result.message)
 
 
-@router.get("/messages")
+@router.get("/messages", dependencies=[budget("messages:history")])
 async def history(
     conversation_id: str,
     services: Services,
@@ -49,7 +49,7 @@ async def history(
     return {"items": [dump(m) for m in items], "has_more": more}
 
 
-@router.patch("/messages/{message_id}")
+@router.patch("/messages/{message_id}", dependencies=[budget("message:edit")])
 async def edit(
     conversation_id: str, message_id: str, body: EditMessage, services: Services, user_id: CallerId
 ) -> dict[str, Any]:
@@ -57,7 +57,12 @@ async def edit(
     return dump(await services.messages.edit(user_id, conversation_id, message_id, body.text))
 
 
-@router.delete("/messages/{message_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/messages/{message_id}",
+    status_code=204,
+    response_class=Response,
+    dependencies=[budget("message:delete")],
+)
 async def delete(
     conversation_id: str, message_id: str, services: Services, user_id: CallerId
 ) -> None:
@@ -70,7 +75,7 @@ class ReadBody(BaseModel):
     seq: Seq
 
 
-@router.post("/read", status_code=204)
+@router.post("/read", status_code=204, dependencies=[budget("conversation:read")])
 async def read(
     conversation_id: str, body: ReadBody, services: Services, user_id: CallerId
 ) -> Response:

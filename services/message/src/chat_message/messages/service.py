@@ -11,6 +11,7 @@ from chat_contracts import Envelope, Message, MessageDeleted, MessageUpdated
 from chat_contracts.errors import conflict, forbidden, invalid
 from chat_contracts.socket import MessageContent
 from chat_message import PRODUCER
+from chat_message.attachments.service import Attachments
 from chat_message.errors import no_message
 from chat_message.ids import is_id
 from chat_message.messages.rules import Send, SendLimits, SendResult, check_content
@@ -28,6 +29,7 @@ class Messages:
     # The group commit that stores sends (with `messages.writer.SendWriter`).
     sends: GroupCommit[Send, SendResult]
     limits: SendLimits
+    attachments: Attachments
 
     async def send(
         self, sender_id: str, conversation_id: str, content: MessageContent
@@ -97,6 +99,8 @@ class Messages:
             "updated_at": now_ms(),
         }
         await self._change(conversation, doc, changes, MessageDeleted)
+        # After the commit: a crash in between leaves them to the sweep of unused ones.
+        await self.attachments.release(doc["_id"], [a["id"] for a in doc["attachments"]])
 
     async def _own_message(
         self, user_id: str, conversation_id: str, message_id: str

@@ -117,7 +117,12 @@ async def _write(
         if doc["attachments"]:
             await store.attachments.update_many(
                 {"_id": {"$in": [a["id"] for a in doc["attachments"]]}},
-                {"$addToSet": {"conversation_ids": doc["conversation_id"]}},
+                {
+                    "$addToSet": {
+                        "conversation_ids": doc["conversation_id"],
+                        "message_ids": doc["_id"],
+                    }
+                },
                 session=session,
             )
     STORED.inc(len(plan.documents))
