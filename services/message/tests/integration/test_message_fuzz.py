@@ -34,7 +34,8 @@ async def test_no_generated_request_gets_a_5xx(
     operations = 0
 
     for result in schema.get_all_operations():
-        operation = result.ok()
+        # An operation the schema cannot describe is a failure of its own.
+        operation = result.ok()  # type: ignore[union-attr]
         operations += 1
 
         @settings(
