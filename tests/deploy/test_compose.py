@@ -11,6 +11,7 @@ import re
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import nginx_template
 import pytest
@@ -26,6 +27,9 @@ REQUIRED_ENV = {
     "RABBITMQ_USER": "chat",
     "RABBITMQ_PASSWORD": "rabbit-test-password",
     "GRAFANA_ADMIN_PASSWORD": "grafana-test-password",
+    "MONGO_ROOT_PASSWORD": "mongo-root-test-password",
+    "AUTH_MONGODB_PASSWORD": "mongo-auth-test-password",
+    "MESSAGE_MONGODB_PASSWORD": "mongo-message-test-password",
     "JWT_PRIVATE_KEY_PATH": "./.dev/jwt-private.pem",
 }
 CHAT_SERVICES = {"auth": 8001, "message": 8002, "gateway": 8100}
@@ -34,8 +38,6 @@ ALL_SERVICES = INFRA | set(CHAT_SERVICES) | {"nginx", "prometheus", "grafana"}
 # Every setting the services read (CONTRACT §1 and the deployment brief).
 SHARED_SETTINGS = {
     "CHAT_ENV",
-    "MONGODB_URL",
-    "MONGODB_DB",
     "REDIS_URL",
     "AMQP_URL",
     "AUTH_URL",
@@ -138,8 +140,6 @@ def test_chat_service_settings(services: dict[str, Any], name: str) -> None:
     env = services[name]["environment"]
     assert set(env) >= SHARED_SETTINGS, SHARED_SETTINGS - set(env)
     assert env["CHAT_ENV"] == "prod"
-    # Transactions need a replica set.
-    assert "replicaSet=rs0" in env["MONGODB_URL"]
     assert env["AMQP_URL"] == "amqp://chat:rabbit-test-password@rabbitmq:5672/"
     assert env["AUTH_URL"] == "http://auth:8001"
     assert env["REDIS_URL"].startswith("redis://redis:6379/")
@@ -186,6 +186,35 @@ def test_start_order_waits_for_health(services: dict[str, Any], name: str, needs
     assert set(depends_on) == needs
     for dependency, rule in depends_on.items():
         assert rule["condition"] == "service_healthy", (name, dependency)
+
+
+@pytest.mark.parametrize("name", ["auth", "message"])
+def test_each_service_has_its_own_database_and_user(services: dict[str, Any], name: str) -> None:
+    env = services[name]["environment"]
+    database = f"chat_{name}"
+    assert env["MONGODB_DB"] == database
+    url = urlsplit(env["MONGODB_URL"])
+    assert (url.username, url.password) == (database, f"mongo-{name}-test-password")
+    assert url.hostname == "mongo"
+    assert url.path == f"/{database}"
+    # Transactions need a replica set; the user is defined in the service's own database.
+    assert parse_qs(url.query) == {"replicaSet": ["rs0"], "authSource": [database]}
+    # The gateway keeps nothing in MongoDB and gets no credentials for it.
+    assert "MONGODB_URL" not in services["gateway"]["environment"]
+
+
+def test_mongo_creates_the_service_users_with_access_control(services: dict[str, Any]) -> None:
+    mongo = services["mongo"]
+    assert "--keyFile" in mongo["command"]
+    init = mounts(mongo)["/docker-entrypoint-initdb.d/create-service-users.js"]
+    script = Path(init).read_text()
+    for name in ("chat_auth", "chat_message"):
+        assert f'"{name}"' in script
+    assert 'role: "readWrite", db: name' in script
+    env = mongo["environment"]
+    assert env["AUTH_MONGODB_PASSWORD"] == "mongo-auth-test-password"
+    assert env["MESSAGE_MONGODB_PASSWORD"] == "mongo-message-test-password"
+    assert env["MONGO_INITDB_ROOT_PASSWORD"] == "mongo-root-test-password"
 
 
 def test_mongo_is_a_replica_set(services: dict[str, Any]) -> None:

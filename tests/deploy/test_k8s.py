@@ -159,8 +159,14 @@ def test_chat_service_probes_and_settings(
     # Non-secret settings from the ConfigMap, connection strings from a Secret.
     assert container["envFrom"] == [{"configMapRef": {"name": "chat-config"}}]
     env = {e["name"]: e for e in container["env"]}
+    # A database and a MongoDB user per service; the gateway keeps nothing in MongoDB.
+    if service == "gateway":
+        assert "MONGODB_URL" not in env
+    else:
+        ref = {"name": "chat-backing", "key": f"{service}-mongodb-url"}
+        assert env["MONGODB_URL"]["valueFrom"]["secretKeyRef"] == ref
+        assert env["MONGODB_DB"]["value"] == f"chat_{service}"
     for variable, key in (
-        ("MONGODB_URL", "mongodb-url"),
         ("REDIS_URL", "redis-url"),
         ("AMQP_URL", "amqp-url"),
     ):
@@ -174,7 +180,6 @@ def test_config_map_carries_every_setting(overlay: tuple[str, list[Manifest]]) -
     data = by_kind(manifests, "ConfigMap")["chat-config"]["data"]
     expected = {
         "CHAT_ENV",
-        "MONGODB_DB",
         "NAMESPACE",
         "LOG_LEVEL",
         "AUTH_URL",
