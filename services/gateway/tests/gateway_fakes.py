@@ -105,6 +105,7 @@ class FakePresence:
         self.live: dict[str, set[str]] = {}
         self.restored: list[tuple[str, str]] = []
         self.renewed: list[tuple[str, str]] = []
+        self.last_seen: dict[str, datetime] = {}
         self.error: Exception | None = None
 
     async def connected(self, user_id: str, sid: str) -> bool:
@@ -138,7 +139,7 @@ class FakePresence:
     async def states(self, user_ids: list[str]) -> dict[str, PresenceState]:
         if self.error is not None:
             raise self.error
-        return {u: PresenceState(bool(self.live.get(u)), None) for u in user_ids}
+        return {u: PresenceState(bool(self.live.get(u)), self.last_seen.get(u)) for u in user_ids}
 
 
 class FakeBroker:

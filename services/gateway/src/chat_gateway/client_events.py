@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chat_contracts.commands import CursorKind, MoveCursor, SendMessage, Sync, UserContacts
+from chat_contracts.commands import CursorKind, MoveCursor, SendMessage, Sync, VisiblePresence
 from chat_contracts.errors import ApiError, ErrorCode
 from chat_contracts.socket import (
     AuthRefreshPayload,
@@ -60,17 +60,21 @@ class ClientEvents:
         return result.model_dump(mode="json")
 
     async def presence_query(self, c: Connection, p: PresenceQueryPayload) -> dict[str, Any]:
-        contacts = await self.commands.call(
-            UserContacts(user_id=c.user_id), timeout=self.command_timeout
-        )
-        allowed = set(contacts.user_ids)
-        visible = [u for u in dict.fromkeys(p.user_ids) if u in allowed or u == c.user_id]
-        states = await self.presence.states(visible) if visible else {}
+        asked = [u for u in dict.fromkeys(p.user_ids) if u != c.user_id]
+        allowed = {c.user_id}
+        if asked:
+            # The subjects' settings and blocks decide, as the message service knows them.
+            visible = await self.commands.call(
+                VisiblePresence(viewer_id=c.user_id, user_ids=asked), timeout=self.command_timeout
+            )
+            allowed.update(visible.user_ids)
+        shown = [u for u in dict.fromkeys(p.user_ids) if u in allowed]
+        states = await self.presence.states(shown) if shown else {}
         presence = {}
         for user_id in p.user_ids:
             state = states.get(user_id)
             presence[user_id] = {
-                # Users who share no conversation with the caller look offline to them.
+                # Users whose presence the caller may not see look offline, never seen.
                 "online": bool(state and state.online),
                 "last_seen": state.last_seen.isoformat() if state and state.last_seen else None,
             }

@@ -16,7 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from chat_contracts import events
-from chat_contracts.commands import UserContacts
+from chat_contracts.commands import PresenceAudience
 from chat_gateway import metrics
 from chat_gateway.ordering import KeyedSequencer
 from chat_gateway.redis_link import HeartbeatRedisManager
@@ -112,8 +112,9 @@ class Fanout:
             members = [*event.conversation.member_ids, *event.removed_member_ids]
             emit = ("conversation:updated", event.conversation.model_dump(mode="json"), members)
         elif isinstance(event, events.PresenceChanged):
-            contacts = await self.commands.call(UserContacts(user_id=event.user_id))
-            emit = ("presence", event.model_dump(mode="json"), contacts.user_ids)
+            # The message service knows the subject's settings, blocks and contacts (§7.2).
+            audience = await self.commands.call(PresenceAudience(user_id=event.user_id))
+            emit = ("presence", event.model_dump(mode="json"), audience.user_ids)
         else:
             return None
         return emit if emit[2] else None

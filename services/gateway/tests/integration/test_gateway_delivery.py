@@ -225,7 +225,8 @@ async def test_presence_goes_to_contacts_only(
     api: ChatApi, stack: Stack, devices: DeviceFactory
 ) -> None:
     alice, dave, stranger = await api.register_many(3)
-    await api.direct(alice, dave)
+    # Alice is Dave's contact once Dave has written to her (CONTRACT §7.5).
+    await api.sent(dave, (await api.direct(alice, dave))["id"], "hi")
     gw1, gw2 = stack.gateways
     a1 = await devices(alice, gw1, "alice@gw1")
     s1 = await devices(stranger, gw2, "stranger@gw2")

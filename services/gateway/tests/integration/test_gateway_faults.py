@@ -184,7 +184,8 @@ async def test_clients_of_a_killed_gateway_resync_elsewhere_and_go_offline_in_ti
     api = ChatApi(http, auth_url=stack.auth.url, message_url=stack.message.url)
     alice, bob, dave = await api.register_many(3)
     cid = (await api.direct(alice, bob))["id"]
-    await api.direct(alice, dave)
+    # Dave shows his presence to Alice once he has written to her (CONTRACT §7.5).
+    await api.sent(dave, (await api.direct(alice, dave))["id"], "hi")
 
     a1 = await Device(alice, "alice@survivor").connect(survivor.url)
     b1 = await Device(bob, "bob@doomed").connect(doomed.url)
@@ -217,9 +218,11 @@ async def test_clients_of_a_killed_gateway_resync_elsewhere_and_go_offline_in_ti
         )
         offline_after = time.monotonic() - killed_at
         assert offline_after <= ttl + 5 + renew + 3, offline_after
-        query = await a1.ok("presence:query", {"user_ids": [dave.id, bob.id]})
+        query = await a1.ok("presence:query", {"user_ids": [dave.id]})
         assert query["presence"][dave.id]["online"] is False
         assert query["presence"][dave.id]["last_seen"]
+        # Bob, back on the survivor, is online (asked by himself: he never wrote to Alice).
+        query = await b1.ok("presence:query", {"user_ids": [bob.id]})
         assert query["presence"][bob.id]["online"] is True
 
         # Dave comes back: online again.

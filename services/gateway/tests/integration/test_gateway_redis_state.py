@@ -186,7 +186,7 @@ async def channel(redis_client: Redis, manager: HeartbeatRedisManager) -> AsyncI
 
 @pytest.fixture
 def fanout(redis_client: Redis, namespace: str, manager: HeartbeatRedisManager) -> Fanout:
-    commands = FakeCommands({"user.contacts": {"user_ids": ["u2", "u3"]}})
+    commands = FakeCommands({"presence.audience": {"user_ids": ["u2", "u3"]}})
     return Fanout(manager, redis_client, cast(Any, commands), seen_prefix=f"{namespace}:seen")
 
 
@@ -260,13 +260,13 @@ async def test_receipts_membership_and_presence_go_to_the_right_rooms(
     )
     assert len(emits) == 3
     commands = cast(FakeCommands, fanout.commands)
-    assert commands.calls == [("user.contacts", {"user_id": "u1"})]
+    assert commands.calls == [("presence.audience", {"user_id": "u1"})]
 
 
-async def test_presence_of_a_user_without_contacts_goes_nowhere(
+async def test_presence_of_a_user_nobody_may_see_goes_nowhere(
     fanout: Fanout, channel: Channel
 ) -> None:
-    cast(FakeCommands, fanout.commands).replies["user.contacts"] = {"user_ids": []}
+    cast(FakeCommands, fanout.commands).replies["presence.audience"] = {"user_ids": []}
     await fanout.handle(
         Envelope.wrap(PresenceChanged(user_id="u1", online=True, last_seen=None), "test")
     )

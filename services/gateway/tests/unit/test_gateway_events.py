@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -103,7 +104,7 @@ async def test_each_event_kind_has_its_own_bucket_per_user() -> None:
     h.connect("s1", "u1")
     h.commands.replies = {
         "conversation.members": {"member_ids": ["u1"]},
-        "user.contacts": {"user_ids": []},
+        "presence.visible": {"user_ids": []},
     }
     await h.event("typing", "s1", {"conversation_id": "c1", "is_typing": False})
     await h.event("presence:query", "s1", {"user_ids": ["u1"]})
@@ -195,19 +196,42 @@ async def test_sync_forwards_only_what_the_client_gave() -> None:
     ]
 
 
-async def test_presence_of_strangers_reads_offline_whatever_it_is() -> None:
+async def test_presence_query_shows_only_whom_the_message_service_allows() -> None:
     h = Harness()
     h.connect("s1", "u1")
-    h.presence.live = {"friend": {"x"}, "stranger": {"y"}}
-    h.commands.replies["user.contacts"] = {"user_ids": ["friend"]}
-    ack = await h.event("presence:query", "s1", {"user_ids": ["friend", "stranger", "friend"]})
+    seen = datetime(2026, 1, 1, tzinfo=UTC)
+    h.presence.live = {"friend": {"x"}, "hidden": {"y"}, "u1": {"s1"}}
+    h.presence.last_seen = {"gone": seen, "hiding": seen}
+    h.commands.replies["presence.visible"] = {"user_ids": ["friend", "gone"]}
+    asked = ["friend", "hidden", "friend", "u1", "gone", "hiding"]
+    ack = await h.event("presence:query", "s1", {"user_ids": asked})
     assert ack == {
         "ok": True,
         "presence": {
             "friend": {"online": True, "last_seen": None},
-            "stranger": {"online": False, "last_seen": None},
+            # Blocked, `nobody`, or no contact: offline and never seen, whatever the truth.
+            "hidden": {"online": False, "last_seen": None},
+            "u1": {"online": True, "last_seen": None},
+            "gone": {"online": False, "last_seen": seen.isoformat()},
+            "hiding": {"online": False, "last_seen": None},
         },
     }
+    # Asked once, without repeats and without the caller, whose own presence is theirs to see.
+    assert h.commands.calls == [
+        (
+            "presence.visible",
+            {"viewer_id": "u1", "user_ids": ["friend", "hidden", "gone", "hiding"]},
+        )
+    ]
+
+
+async def test_presence_query_of_oneself_asks_nobody() -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    h.presence.live = {"u1": {"s1"}}
+    ack = await h.event("presence:query", "s1", {"user_ids": ["u1", "u1"]})
+    assert ack == {"ok": True, "presence": {"u1": {"online": True, "last_seen": None}}}
+    assert h.commands.calls == []
 
 
 async def test_unknown_events_answer_not_found_whatever_their_name() -> None:
@@ -250,7 +274,7 @@ async def test_without_redis_sends_go_through_unlimited_and_presence_is_unavaila
     h.presence.error = RedisConnectionError("Connection closed by server.")
     h.commands.replies = {
         "message.send": {"message": message_json("m1"), "created": True},
-        "user.contacts": {"user_ids": ["u2"]},
+        "presence.visible": {"user_ids": ["u2"]},
     }
     for n in range(3):
         ack = await h.event(

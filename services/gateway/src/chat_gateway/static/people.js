@@ -43,8 +43,8 @@ const presenceAsked = new Set();
 
 /**
  * Asks for the presence of users not asked about yet. The server answers only
- * for users sharing a conversation with us (others look offline), and sends
- * no event when one starts to, so a new conversation asks again (`force`).
+ * for users who let us see it (others look offline), and sends no event when
+ * one starts to, so a new conversation asks again (`force`).
  */
 export function queryPresence(ids, { force = false } = {}) {
   if (!realtime?.connected) return;
@@ -66,9 +66,23 @@ export function queryPresence(ids, { force = false } = {}) {
   }
 }
 
+const presenceRechecked = new Set();
+
+/**
+ * Asks once more for the presence of someone who writes to us in a direct
+ * conversation: their first message there may be what lets us see it (they
+ * show it to those they have written to), and no event says so.
+ */
+export function recheckPresence(id) {
+  if (presenceRechecked.has(id)) return;
+  presenceRechecked.add(id);
+  queryPresence([id], { force: true });
+}
+
 /** A new connection knows nothing of what the last one asked: ask everyone again. */
 export function forgetPresenceQueries() {
   presenceAsked.clear();
+  presenceRechecked.clear();
 }
 
 export function allMemberIds() {

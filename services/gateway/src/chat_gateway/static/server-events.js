@@ -7,7 +7,7 @@ import { api } from "./api.js";
 import { removeConversation } from "./conversations.js";
 import { toast } from "./dialogs.js";
 import { $ } from "./dom.js";
-import { ensureUsers, queryPresence } from "./people.js";
+import { ensureUsers, queryPresence, recheckPresence } from "./people.js";
 import { flushDeliveredSoon } from "./receipts.js";
 import { mergeMessage, saveReceiptsSoon, state, stopTyping, upsertConversation } from "./store.js";
 import { requestSync, requestSyncSpread } from "./sync.js";
@@ -60,6 +60,7 @@ export function onMessage(message) {
   if (message.seq > thread.heldMax + 1) requestSync(); // missed one: catch up
   if (result === "added") {
     ensureUsers([message.sender_id]);
+    if (thread.conv.type === "direct" && message.sender_id !== state.me.id) recheckPresence(message.sender_id);
     flushDeliveredSoon();
     if (message.sender_id === state.me.id && thread.id === state.openId) ui.stickToBottom = true;
     saveReceiptsSoon();
