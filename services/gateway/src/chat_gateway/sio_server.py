@@ -33,6 +33,11 @@ class GatewayServer(socketio.AsyncServer):
         await super()._handle_event(eio_sid, namespace, id, data)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if not isinstance(data, bytes) and self._binary_packet.pop(eio_sid, None) is not None:
+            # Attachments travel as binary frames: a text frame abandons the packet that
+            # waited for them and is read as a packet of its own, or a packet announcing
+            # attachments that never come would swallow every frame after it.
+            _dropped("binary packet without its attachments")
         try:
             await super()._handle_eio_message(eio_sid, data)
         except _UNDECODABLE as exc:
@@ -41,12 +46,24 @@ class GatewayServer(socketio.AsyncServer):
             # A binary packet whose attachments do not fit is dropped whole, or the
             # frames after it would all be taken for its attachments.
             self._binary_packet.pop(eio_sid, None)
-            metrics.ERRORS.labels("(packet)", "validation_error").inc()
-            log.warning(
-                "malformed packet dropped",
-                extra={"error": f"{type(exc).__name__}: {exc}"[:200]},
-            )
+            _dropped(f"{type(exc).__name__}: {exc}")
+            return
+        pending = self._binary_packet.get(eio_sid)
+        if pending is not None and pending.attachment_count > MAX_ATTACHMENTS:
+            # Held until complete, attachments would let one client park up to the
+            # library's limit of frames in memory.
+            del self._binary_packet[eio_sid]
+            _dropped(f"binary packet announcing {pending.attachment_count} attachments")
 
+
+def _dropped(error: str) -> None:
+    metrics.ERRORS.labels("(packet)", "validation_error").inc()
+    log.warning("malformed packet dropped", extra={"error": error[:200]})
+
+
+# No client event of the contract carries binary data (those that do are refused as
+# invalid): a packet announcing more attachments than this is dropped at once.
+MAX_ATTACHMENTS = 8
 
 # What decoding a frame raises: bad JSON (a ValueError), JSON nested too deep, binary
 # placeholders that point nowhere.

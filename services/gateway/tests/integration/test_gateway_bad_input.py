@@ -309,6 +309,15 @@ async def test_unknown_events_get_not_found_and_change_nothing(
             False,
             id="binary placeholder not a number",
         ),
+        # A binary packet whose attachments never come must not swallow the frames after it.
+        pytest.param(
+            '451-["typing",{"_placeholder":true,"num":0}]', False, id="attachment never sent"
+        ),
+        pytest.param(
+            ('4599-["typing",{"_placeholder":true,"num":0}]', b"\x00", b"\x01"),
+            False,
+            id="99 attachments announced",
+        ),
     ],
 )
 async def test_frames_no_client_would_send_cost_nothing(

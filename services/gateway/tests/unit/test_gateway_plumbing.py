@@ -207,6 +207,33 @@ async def test_a_binary_packet_that_does_not_fit_is_dropped_whole(
     assert "e1" not in server._binary_packet
 
 
+async def test_a_binary_packet_announcing_many_attachments_is_not_held(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = GatewayServer()
+    server.manager.sid_from_eio_sid = lambda eio_sid, namespace: "s1"
+    await server._handle_eio_message("e1", '59-["typing",{"_placeholder":true,"num":0}]')
+    assert "e1" not in server._binary_packet
+    (record,) = [r for r in caplog.records if r.name == "chat_gateway.sio_server"]
+    assert "9 attachments" in record.__dict__["error"]
+
+
+async def test_a_text_frame_abandons_a_binary_packet_waiting_for_attachments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[Any] = []
+
+    async def handle(self: Any, eio_sid: str, data: Any) -> None:
+        seen.append((dict(self._binary_packet), data))
+
+    monkeypatch.setattr(socketio.AsyncServer, "_handle_eio_message", handle)
+    server = GatewayServer()
+    server._binary_packet["e1"] = object()
+    await server._handle_eio_message("e1", '27["typing",{}]')
+    # The text frame is a packet of its own, not the awaited attachment.
+    assert seen == [({}, '27["typing",{}]')]
+
+
 async def test_a_failing_connect_handler_is_not_mistaken_for_a_bad_frame(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
