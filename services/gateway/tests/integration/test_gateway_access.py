@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -264,3 +265,49 @@ async def test_a_user_unknown_to_the_message_service_gets_errors_not_crashes(
         {"conversation_id": uuid.uuid4().hex[:24], "client_msg_id": "m1", "text": "boo"},
     )
     assert error["code"] == "not_found", error
+
+
+# --- where the web client may connect ---------------------------------------------------------
+
+
+def connect_src(policy: str) -> list[str]:
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";") if d.strip())
+    return directives["connect-src"].split()
+
+
+async def test_the_pages_policy_names_its_own_origin_and_the_configured_apis_only(
+    stack: Stack,
+) -> None:
+    gateway = stack.gateways[0]
+    host = f"127.0.0.1:{gateway.port}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        page = await client.get(f"{gateway.url}/")
+        assert page.status_code == 200
+        sources = connect_src(page.headers["content-security-policy"])
+        # The stack configures PUBLIC_AUTH_URL and PUBLIC_MESSAGE_URL (with a trailing path
+        # or not, only their origins count); the socket opens to the page's own host.
+        assert sources == [
+            "'self'",
+            f"ws://{host}",
+            f"wss://{host}",
+            stack.env_of("gateway")["PUBLIC_AUTH_URL"].rstrip("/"),
+            stack.env_of("gateway")["PUBLIC_MESSAGE_URL"].rstrip("/"),
+        ]
+        assert not {"ws:", "wss:", "*", "http:", "https:"} & set(sources)
+
+        # The page asked by another name of the same server: that name, and nothing else.
+        page = await client.get(f"{gateway.url}/", headers={"Host": f"localhost:{gateway.port}"})
+        sources = connect_src(page.headers["content-security-policy"])
+        assert sources[:3] == [
+            "'self'",
+            f"ws://localhost:{gateway.port}",
+            f"wss://localhost:{gateway.port}",
+        ]
+
+        # A Host header that would smuggle a directive in is left out of the policy.
+        for host_header in ("evil.example; script-src *", "a b", "x'y", ""):
+            page = await client.get(f"{gateway.url}/", headers={"Host": host_header})
+            policy = page.headers["content-security-policy"]
+            assert connect_src(policy)[0] == "'self'"
+            assert not [s for s in connect_src(policy) if s.startswith(("ws", "evil"))], policy
+            assert policy.count("script-src") == 1, policy
