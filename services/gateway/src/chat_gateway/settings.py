@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chat_platform.ratelimit import Rate
 from chat_platform.settings import PlatformSettings
 
 
@@ -32,6 +33,21 @@ class GatewaySettings(PlatformSettings):
     max_sends_per_socket: int = 64
     # A send the message service has not answered by then is answered `timeout`.
     send_timeout_seconds: float = 5.0
+
+    # Budgets of events only the socket has (the shared ones are the platform's): presence
+    # queries, which the web client sends in chunks of 100 users on connecting and when it
+    # meets someone, and token refreshes, one per device every few minutes.
+    rate_presence_query: float = 2.0
+    rate_presence_query_burst: int = 20
+    rate_auth_refresh: float = 0.5
+    rate_auth_refresh_burst: int = 5
+
+    def budget_rates(self) -> dict[str, Rate]:
+        return {
+            **super().budget_rates(),
+            "presence:query": Rate(self.rate_presence_query, self.rate_presence_query_burst),
+            "auth:refresh": Rate(self.rate_auth_refresh, self.rate_auth_refresh_burst),
+        }
 
     @property
     def socket_cors_origin_list(self) -> list[str]:

@@ -217,6 +217,101 @@ async def test_sends_beyond_the_rate_are_refused_and_the_connection_stays_usable
     ]
 
 
+# Every budgeted action of the socket, with the setting that sizes it.
+RATE_SETTINGS = {
+    "message:send": "RATE_SEND",
+    "message:delivered": "RATE_OTHER",
+    "conversation:read": "RATE_OTHER",
+    "typing": "RATE_TYPING",
+    "sync": "RATE_SYNC",
+    "presence:query": "RATE_PRESENCE_QUERY",
+    "auth:refresh": "RATE_AUTH_REFRESH",
+}
+# A burst of its own per setting, so that an event spending another's budget shows.
+BURSTS = {
+    "RATE_SEND": 3,
+    "RATE_OTHER": 2,
+    "RATE_TYPING": 4,
+    "RATE_SYNC": 5,
+    "RATE_PRESENCE_QUERY": 6,
+    "RATE_AUTH_REFRESH": 7,
+}
+
+
+def small_budgets() -> dict[str, str]:
+    """Every budget at its BURSTS, refilled at one token per 2 s."""
+    env = {}
+    for setting, burst in BURSTS.items():
+        env[setting] = "0.5"
+        env[f"{setting}_BURST"] = str(burst)
+    return env
+
+
+async def test_a_burst_of_any_event_beyond_its_budget_is_told_when_to_retry(
+    api: ChatApi, stack: Stack, devices: DeviceFactory
+) -> None:
+    limited = stack.start("gateway", **small_budgets())
+    alice, bob = await api.register_many(2)
+    cid = (await api.direct(alice, bob))["id"]
+    await api.sent(alice, cid, "one to be delivered")
+    device = await devices(alice, limited)
+
+    def payload(event: str) -> dict[str, Any]:
+        return {
+            "message:send": {
+                "conversation_id": cid,
+                "client_msg_id": new_client_msg_id(),
+                "text": "quick",
+            },
+            "message:delivered": {"conversation_id": cid, "seq": 1},
+            "conversation:read": {"conversation_id": cid, "seq": 1},
+            "typing": {"conversation_id": cid, "is_typing": True},
+            "sync": {"cursors": {cid: 0}},
+            "presence:query": {"user_ids": [bob.id]},
+            "auth:refresh": {"token": alice.token},
+        }[event]
+
+    for event, setting in RATE_SETTINGS.items():
+        burst = BURSTS[setting]
+        acks = [await device.call(event, payload(event)) for _ in range(burst + 1)]
+        assert [a["ok"] for a in acks[:burst]] == [True] * burst, (event, acks)
+        error = assert_error_ack(acks[burst], "rate_limited")
+        retry_after = error["details"]["retry_after"]
+        assert isinstance(retry_after, int), (event, error)
+        assert 1 <= retry_after <= 2, (event, error)
+    # Each event spent a bucket of its own: the last one was refused like the first.
+    assert device.connected
+
+
+async def test_rest_and_the_socket_spend_one_send_budget(
+    api: ChatApi, stack: Stack, devices: DeviceFactory, stored: Stored
+) -> None:
+    budgets = small_budgets()
+    gateway = stack.start("gateway", **budgets)
+    message = stack.start("message", **budgets)
+    rest = ChatApi(api.http, auth_url=api.auth_url, message_url=message.url)
+    alice, bob, carol = await api.register_many(3)
+    cid = (await api.direct(alice, bob))["id"]
+    other = (await api.direct(carol, bob))["id"]
+
+    # Alice spends her sends over REST: the socket has none left for her.
+    for i in range(BURSTS["RATE_SEND"]):
+        await rest.sent(alice, cid, f"rest {i}")
+    a1 = await devices(alice, gateway)
+    send = {"conversation_id": cid, "client_msg_id": new_client_msg_id(), "text": "socket"}
+    assert_error_ack(await a1.call("message:send", send), "rate_limited")
+
+    # Carol spends hers over the socket: REST has none left for her.
+    c1 = await devices(carol, gateway)
+    for i in range(BURSTS["RATE_SEND"]):
+        await c1.send(other, f"socket {i}")
+    response = await rest.send(carol, other, "rest")
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["details"]["retry_after"] >= 1
+    assert stored.messages(conversation_id=cid) == BURSTS["RATE_SEND"]
+    assert stored.messages(conversation_id=other) == BURSTS["RATE_SEND"]
+
+
 async def test_sends_beyond_the_in_flight_bound_are_shed_at_once(
     api: ChatApi, stack: Stack, devices: DeviceFactory, stored: Stored
 ) -> None:

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from gateway_fakes import Harness, message_json
+from gateway_fakes import Harness, claims, message_json
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chat_contracts.errors import ApiError
-from chat_platform.ratelimit import Decision
+from chat_gateway.settings import GatewaySettings
+from chat_platform.ratelimit import Decision, Rate
 
 EVENTS = [
     "message:send",
@@ -112,7 +113,59 @@ async def test_each_event_kind_has_its_own_bucket_per_user() -> None:
     assert keys == ["u1:typing", "u1:presence:query"]
     rates = [(r.per_second, r.burst) for _, r in h.buckets.taken]
     s = h.settings
-    assert rates == [(s.rate_typing, s.rate_typing_burst), (s.rate_other, s.rate_other_burst)]
+    assert rates == [
+        (s.rate_typing, s.rate_typing_burst),
+        (s.rate_presence_query, s.rate_presence_query_burst),
+    ]
+
+
+def test_every_client_event_has_a_rate_of_the_actions_it_shares_with_rest_or_its_own() -> None:
+    s = GatewaySettings()
+    rates = s.budget_rates()
+    # Named as REST names the same action, so that one bucket serves both doors.
+    assert rates["message:send"] == Rate(s.rate_send, s.rate_send_burst)
+    assert rates["sync"] == Rate(s.rate_sync, s.rate_sync_burst)
+    assert rates["typing"] == Rate(s.rate_typing, s.rate_typing_burst)
+    assert rates["presence:query"] == Rate(s.rate_presence_query, s.rate_presence_query_burst)
+    assert rates["auth:refresh"] == Rate(s.rate_auth_refresh, s.rate_auth_refresh_burst)
+    # Cursor moves (REST's `conversation:read` too) take the default; none is unbounded.
+    for event in EVENTS:
+        rate = rates.get(event, s.default_rate)
+        assert 0 < rate.per_second <= 30, (event, rate)
+        assert 1 <= rate.burst <= 100, (event, rate)
+    # The expensive ones are well below the default.
+    for event in ("sync", "presence:query", "auth:refresh"):
+        assert rates[event].per_second < s.default_rate.per_second / 5, event
+
+
+async def test_every_client_event_spends_the_budget_of_its_own_name() -> None:
+    h = Harness()
+    h.connect("s1", "u1")
+    h.verifier.tokens["t"] = claims("u1", 2e9)
+    h.commands.replies = {
+        "message.send": {"message": message_json("m1"), "created": True},
+        "cursor.move": {"moved": True},
+        "conversation.members": {"member_ids": ["u1"]},
+        "sync": {
+            "conversations": [],
+            "removed_conversation_ids": [],
+            "synced_at": "2026-01-01T00:00:00Z",
+        },
+        "presence.visible": {"user_ids": []},
+    }
+    payloads = {
+        "message:send": {"conversation_id": "c1", "client_msg_id": "k1", "text": "hi"},
+        "message:delivered": {"conversation_id": "c1", "seq": 1},
+        "conversation:read": {"conversation_id": "c1", "seq": 1},
+        "typing": {"conversation_id": "c1", "is_typing": True},
+        "sync": {"cursors": {}},
+        "presence:query": {"user_ids": ["u2"]},
+        "auth:refresh": {"token": "t"},
+    }
+    for event in EVENTS:
+        ack = await h.event(event, "s1", payloads[event])
+        assert ack["ok"] is True, (event, ack)
+    assert [key for key, _ in h.buckets.taken] == [f"u1:{event}" for event in EVENTS]
 
 
 async def test_command_errors_become_acks_with_their_code_and_details() -> None:
