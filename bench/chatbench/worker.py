@@ -46,6 +46,9 @@ RETRY_SOON = frozenset({"timeout", "no_answer"})
 # does), up to the cap.
 TIMEOUT_RETRY_S = 1.0
 TIMEOUT_RETRY_MAX_S = 8.0
+# Sends waiting in an outbox (after a pause or a reconnect) go this many at a time, each
+# next one when one is accepted, as an app's outbox does; fresh sends go at once.
+BACKLOG_IN_FLIGHT = 1
 # A live message past a hole waits this long for the hole to fill (an own send whose
 # acknowledgement is still on its way leaves one) before the device syncs.
 GAP_GRACE_S = 1.0
@@ -83,9 +86,10 @@ class Device:
     it retries refused and timed-out requests, sends with the same client_msg_id.
 
     A refused or timed-out send holds the device's whole outbox back: its sends
-    wait until the pause is over, then the oldest goes alone, and the rest follow
-    once it is accepted. A client that kept sending into a refusing server would
-    multiply the load it was refused for.
+    wait until the pause is over, then go one at a time, oldest first, each when
+    the one before was accepted; once the outbox is empty sends go out at once
+    again. A client that kept sending into a refusing server, or sent its whole
+    backlog in one burst, would multiply the load it was refused for.
     """
 
     def __init__(self, gen: Generator, spec: DeviceSpec) -> None:
@@ -98,7 +102,6 @@ class Device:
         self.pending: dict[int, Pending] = {}
         self.outbox: list[Pending] = []  # sends waiting: for a connection, or out a pause
         self.paused_until = 0.0
-        self.probe: Pending | None = None  # the send that tests whether the pause is over
         self.flush_due = False
         self.held: dict[int, dict[int, int]] = {c: {} for c in self.convs}
         # When each held seq arrived (live or by sync), for runs that judge delivery times.
@@ -145,7 +148,6 @@ class Device:
                 gen.count("unanswered_on_close")
                 self.outbox.append(pending)
         self.pending.clear()
-        self.probe = None
         # A sync cut short starts over after the reconnect.
         self.syncing = self.sync_again = False
         gen.busy.discard(self)
@@ -194,13 +196,11 @@ class Device:
         self._emit(pending)
 
     def held_back(self) -> bool:
-        return self.probe is not None or time.time() < self.paused_until
+        return bool(self.outbox) or time.time() < self.paused_until
 
     def pause(self, pending: Pending, delay: float) -> None:
         """Hold every send back for `delay` seconds; `pending` goes first afterwards."""
         self.paused_until = max(self.paused_until, time.time() + delay)
-        if self.probe is pending:
-            self.probe = None
         self.outbox.append(pending)
         self.schedule_flush()
 
@@ -216,9 +216,9 @@ class Device:
         self.gen.later(max(0.0, self.paused_until - time.time()), due)
 
     def flush(self) -> None:
-        """Send what waits: nothing while paused; after a pause the oldest alone (the probe),
-        the rest once it is accepted; otherwise everything, oldest first."""
-        if not self.connected or self.probe is not None or not self.outbox:
+        """Send what waits in the outbox: nothing while paused, else the oldest, one at a
+        time (`BACKLOG_IN_FLIGHT`), each next one when one is accepted."""
+        if not self.connected or not self.outbox:
             return
         now = time.time()
         if now < self.paused_until:
@@ -231,14 +231,10 @@ class Device:
                 gen.count("abandoned")
             else:
                 waiting.append(pending)
-        if self.paused_until and waiting:
-            self.paused_until = 0.0
-            self.probe, self.outbox = waiting[0], waiting[1:]
-            self._emit(self.probe)
-            return
         self.paused_until = 0.0
-        self.outbox = []
-        for pending in waiting:
+        room = BACKLOG_IN_FLIGHT - sum(1 for p in self.pending.values() if p.kind == "send")
+        self.outbox = waiting[max(0, room) :]
+        for pending in waiting[: max(0, room)]:
             self._emit(pending)
 
     def _emit(self, pending: Pending) -> None:
@@ -325,8 +321,7 @@ class Device:
         if pending.kind == "sync":
             self.on_synced(body, now)
             return
-        if pending is self.probe:
-            self.probe = None
+        if self.outbox:
             self.flush()
         message = body.get("message") or {}
         seq = int(message.get("seq", 0))
@@ -350,9 +345,7 @@ class Device:
         elif pending.kind == "sync":
             delay = 1.0  # any other refusal of a sync: try again a second later
         else:
-            if pending is self.probe:
-                self.probe = None
-                self.flush()
+            self.flush()
             return  # the send itself was refused: an app would show the error
         if pending.kind == "sync":
             self.syncing = False
@@ -360,9 +353,7 @@ class Device:
             return
         if time.time() - pending.due > gen.plan.give_up_after:
             gen.count("abandoned")
-            if pending is self.probe:
-                self.probe = None
-                self.flush()
+            self.flush()
             return
         gen.count("retries")
         self.pause(pending, delay)

@@ -325,7 +325,7 @@ async def test_timeout_is_retried_after_a_second_and_a_refused_request_is_not() 
     assert gen.in_flight() == 0
 
 
-async def test_a_refused_device_holds_its_sends_then_probes_with_the_oldest() -> None:
+async def test_a_refused_device_holds_its_sends_then_sends_them_one_at_a_time() -> None:
     gen, device, client = _device()
     now = time.time()
     _send(device, now, 1)
@@ -336,14 +336,19 @@ async def test_a_refused_device_holds_its_sends_then_probes_with_the_oldest() ->
     assert len(client.emitted) == 1  # held back while paused
     assert gen.in_flight() == 3
     await asyncio.sleep(0.35)
-    # The oldest alone; the rest wait for its answer.
+    # Oldest first, each when the one before was accepted.
     assert [p["client_msg_id"] for _, p in client.emitted] == ["t1.0.1", "t1.0.1"]
     _answer(device, 1, {"ok": True, "message": {"id": "m1", "seq": 1}})
-    assert [p["client_msg_id"] for _, p in client.emitted[2:]] == ["t1.0.3", "t1.0.2"]
-    _answer(device, 2, {"ok": True, "message": {"id": "m2", "seq": 2}})
-    _answer(device, 3, {"ok": True, "message": {"id": "m3", "seq": 3}})
+    assert [p["client_msg_id"] for _, p in client.emitted[2:]] == ["t1.0.3"]
+    _answer(device, 2, {"ok": True, "message": {"id": "m3", "seq": 2}})
+    assert [p["client_msg_id"] for _, p in client.emitted[3:]] == ["t1.0.2"]
+    _answer(device, 3, {"ok": True, "message": {"id": "m2", "seq": 3}})
     assert gen.in_flight() == 0
     assert gen.acks_ok == 3
+    # The outbox empty, a fresh send goes at once, another beside it.
+    _send(device, time.time(), 4)
+    _send(device, time.time(), 5)
+    assert len(client.emitted) == 6
 
 
 async def test_a_send_too_late_is_abandoned_not_retried() -> None:
