@@ -420,9 +420,7 @@ async def test_group_chat(chat_stack: Stack, api: ChatApi, open_client: OpenClie
 
 
 # 120 REST sends by one user at once: more than a user's send budget allows by default.
-@pytest.mark.parametrize(
-    "stack_settings", [{"message": {"RATE_SEND": "1000", "RATE_SEND_BURST": "1000"}}]
-)
+@pytest.mark.parametrize("stack_settings", [{"message": {"RATE_SEND": "1000/1000"}}])
 async def test_history_loads_when_scrolled_to_the_top(
     chat_stack: Stack, api: ChatApi, open_client: OpenClient
 ) -> None:

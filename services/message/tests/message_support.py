@@ -32,7 +32,7 @@ ELF_HEADER = (
 # Per-user budgets out of the way of tests that are not about them (some send hundreds of
 # messages as one user); a module's `message_extra_env` can set its own.
 UNLIMITED_RATES = {
-    f"RATE_{action}{suffix}": "100000"
+    f"RATE_{action}": "100000/100000"
     for action in (
         "SEND",
         "SYNC",
@@ -44,7 +44,6 @@ UNLIMITED_RATES = {
         "UPLOAD",
         "HISTORY",
     )
-    for suffix in ("", "_BURST")
 }
 
 

@@ -49,6 +49,16 @@ class Rate:
     per_second: float
     burst: int
 
+    @classmethod
+    def parse(cls, value: object) -> object:
+        """`"20/60"`: 20 actions a second, bursts of up to 60 (how a rate is configured)."""
+        if isinstance(value, str):
+            per_second, sep, burst = value.partition("/")
+            if not sep:
+                raise ValueError("a rate is written per_second/burst, e.g. 20/60")
+            return cls(float(per_second), int(burst))
+        return value
+
 
 @dataclass(frozen=True)
 class Decision:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chat_platform.ratelimit import Rate
+
+# A rate in the environment is `per_second/burst`, e.g. RATE_SEND=20/60 (not JSON).
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(Rate.parse)]
 
 DEV_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -43,28 +46,16 @@ class PlatformSettings(BaseSettings):
             raise ValueError("AMQP_URL still has the dev guest account; set it for production")
         return self
 
-    # Per-user budgets (events per second, burst), shared by REST and the socket: an action
-    # named here costs its own bucket, any other one the default.
-    rate_send: float = 20.0
-    rate_send_burst: int = 60
-    rate_typing: float = 4.0
-    rate_typing_burst: int = 10
+    # Per-user budgets (`per_second/burst`), shared by REST and the socket: an action named
+    # in `budget_rates` costs its own bucket, any other one `rate_other`.
+    rate_send: RateSetting = Rate(20.0, 60)
+    rate_typing: RateSetting = Rate(4.0, 10)
     # A sync answer can be a MiB: far fewer than other actions, REST and socket alike.
-    rate_sync: float = 5.0
-    rate_sync_burst: int = 30
-    rate_other: float = 30.0
-    rate_other_burst: int = 100
+    rate_sync: RateSetting = Rate(5.0, 30)
+    rate_other: RateSetting = Rate(30.0, 100)
 
     def budget_rates(self) -> dict[str, Rate]:
-        return {
-            "message:send": Rate(self.rate_send, self.rate_send_burst),
-            "typing": Rate(self.rate_typing, self.rate_typing_burst),
-            "sync": Rate(self.rate_sync, self.rate_sync_burst),
-        }
-
-    @property
-    def default_rate(self) -> Rate:
-        return Rate(self.rate_other, self.rate_other_burst)
+        return {"message:send": self.rate_send, "typing": self.rate_typing, "sync": self.rate_sync}
 
     @property
     def events_exchange(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from chat_platform.ratelimit import Rate
 from chat_platform.settings import DEV_AMQP_URL, PlatformSettings
 
 VARIABLES = ["CHAT_ENV", "MONGODB_URL", "MONGODB_DB", "REDIS_URL", "AMQP_URL", "NAMESPACE"]
@@ -55,3 +56,15 @@ def test_unknown_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("CHAT_ENV", "staging")
     with pytest.raises(ValidationError):
         PlatformSettings()
+
+
+def test_a_budget_rate_is_set_as_per_second_slash_burst(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RATE_SEND", "2.5/40")
+    settings = PlatformSettings()
+    assert settings.rate_send == Rate(2.5, 40)
+    assert settings.budget_rates()["message:send"] == Rate(2.5, 40)
+    assert settings.rate_other == Rate(30.0, 100)
+    for bad in ("20", "x/60", "20/"):
+        monkeypatch.setenv("RATE_SEND", bad)
+        with pytest.raises(ValidationError):
+            PlatformSettings()

@@ -52,10 +52,8 @@ def stack_env(
         "JWT_PRIVATE_KEY_FILE": str(key_file),
         # Every user of a test, the bench or `make dev` registers and logs in from one address:
         # auth's per-address budgets, sized for the public, would refuse them.
-        "RATE_REGISTER": "100000",
-        "RATE_REGISTER_BURST": "100000",
-        "RATE_LOGIN": "100000",
-        "RATE_LOGIN_BURST": "100000",
+        "RATE_REGISTER": "100000/100000",
+        "RATE_LOGIN": "100000/100000",
     }
     if db is not None:
         env["MONGODB_DB"] = db

@@ -96,7 +96,7 @@ def create_app(settings: AuthSettings) -> FastAPI:
             budgets=Budgets(
                 TokenBuckets(redis, settings.redis_key("rate")),
                 settings.budget_rates(),
-                settings.default_rate,
+                settings.rate_other,
             ),
             decoy_password_hash=await hashing.hash(secrets.token_hex(16)),
         )

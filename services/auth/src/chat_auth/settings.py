@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from chat_auth import addresses
 from chat_platform.ratelimit import Rate
-from chat_platform.settings import PlatformSettings
+from chat_platform.settings import PlatformSettings, RateSetting
 
 # What TRUST_FORWARDED_FOR=true meant: every peer is a proxy of ours.
 EVERY_ADDRESS = "0.0.0.0/0,::/0"
@@ -35,10 +35,8 @@ class AuthSettings(PlatformSettings):
     max_concurrent_hashes: int = Field(default=0, ge=0)
     hash_memory_fraction: float = Field(default=0.5, gt=0, le=1)
     # Per client address (events per second, burst): registrations and login attempts.
-    rate_register: float = 0.1
-    rate_register_burst: int = 10
-    rate_login: float = 1.0
-    rate_login_burst: int = 30
+    rate_register: RateSetting = Rate(0.1, 10)
+    rate_login: RateSetting = Rate(1.0, 30)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -54,6 +52,6 @@ class AuthSettings(PlatformSettings):
     def budget_rates(self) -> dict[str, Rate]:
         return {
             **super().budget_rates(),
-            "register": Rate(self.rate_register, self.rate_register_burst),
-            "login": Rate(self.rate_login, self.rate_login_burst),
+            "register": self.rate_register,
+            "login": self.rate_login,
         }

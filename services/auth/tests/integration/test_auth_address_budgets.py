@@ -23,10 +23,8 @@ async def behind_proxy(
     service = start_service(
         "chat-auth",
         TRUSTED_PROXIES="127.0.0.1/32",
-        RATE_REGISTER="0.001",
-        RATE_REGISTER_BURST=str(BURST),
-        RATE_LOGIN="0.001",
-        RATE_LOGIN_BURST=str(BURST),
+        RATE_REGISTER=f"0.001/{BURST}",
+        RATE_LOGIN=f"0.001/{BURST}",
     )
     async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
         yield client
@@ -67,7 +65,7 @@ async def test_login_attempts_from_one_address_are_limited(behind_proxy: httpx.A
 async def test_forwarded_for_is_ignored_from_an_untrusted_peer(
     start_service: Callable[..., ServiceProcess],
 ) -> None:
-    service = start_service("chat-auth", RATE_REGISTER="0.001", RATE_REGISTER_BURST=str(BURST))
+    service = start_service("chat-auth", RATE_REGISTER=f"0.001/{BURST}")
     async with httpx.AsyncClient(base_url=service.url, timeout=10) as api:
         for i in range(BURST):
             assert (await register(api, f"203.0.113.{10 + i}")).status_code == 201

@@ -30,12 +30,9 @@ def test_no_generated_request_gets_a_5xx_or_a_traceback(
         "chat-auth",
         LOGIN_FAILURES_PER_ADDRESS="100000",
         LOGIN_FAILURES_PER_USERNAME="100000",
-        RATE_REGISTER="1000",
-        RATE_REGISTER_BURST="100000",
-        RATE_LOGIN="1000",
-        RATE_LOGIN_BURST="100000",
-        RATE_OTHER="1000",
-        RATE_OTHER_BURST="100000",
+        RATE_REGISTER="1000/100000",
+        RATE_LOGIN="1000/100000",
+        RATE_OTHER="1000/100000",
     )
     registered = httpx.post(
         f"{auth.url}/v1/auth/register",

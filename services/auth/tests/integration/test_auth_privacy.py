@@ -174,7 +174,7 @@ async def test_settings_body_is_closed_and_strict(api: httpx.AsyncClient, events
 async def test_privacy_writes_spend_a_per_user_budget(
     start_service: Callable[..., ServiceProcess],
 ) -> None:
-    service = start_service("chat-auth", RATE_OTHER="0.01", RATE_OTHER_BURST="3")
+    service = start_service("chat-auth", RATE_OTHER="0.01/3")
     async with httpx.AsyncClient(base_url=service.url, timeout=10) as api:
         alice, bob, carol = await new_user(api), await new_user(api), await new_user(api)
         for _ in range(3):

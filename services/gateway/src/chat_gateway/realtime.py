@@ -57,7 +57,7 @@ class Realtime:
         connections = LocalConnections()
         dispatcher = Dispatcher(
             connections,
-            Budgets(buckets, s.budget_rates(), s.default_rate),
+            Budgets(buckets, s.budget_rates(), s.rate_other),
             max_event_bytes=s.max_event_bytes,
         )
         typing = TypingSignals(

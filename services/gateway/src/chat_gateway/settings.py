@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chat_platform.ratelimit import Rate
-from chat_platform.settings import PlatformSettings
+from chat_platform.settings import PlatformSettings, RateSetting
 
 
 class GatewaySettings(PlatformSettings):
@@ -37,16 +37,14 @@ class GatewaySettings(PlatformSettings):
     # Budgets of events only the socket has (the shared ones are the platform's): presence
     # queries, which the web client sends in chunks of 100 users on connecting and when it
     # meets someone, and token refreshes, one per device every few minutes.
-    rate_presence_query: float = 2.0
-    rate_presence_query_burst: int = 20
-    rate_auth_refresh: float = 0.5
-    rate_auth_refresh_burst: int = 5
+    rate_presence_query: RateSetting = Rate(2.0, 20)
+    rate_auth_refresh: RateSetting = Rate(0.5, 5)
 
     def budget_rates(self) -> dict[str, Rate]:
         return {
             **super().budget_rates(),
-            "presence:query": Rate(self.rate_presence_query, self.rate_presence_query_burst),
-            "auth:refresh": Rate(self.rate_auth_refresh, self.rate_auth_refresh_burst),
+            "presence:query": self.rate_presence_query,
+            "auth:refresh": self.rate_auth_refresh,
         }
 
     @property

@@ -186,7 +186,7 @@ async def test_a_connection_whose_token_expires_without_refresh_is_closed(
 async def test_sends_beyond_the_rate_are_refused_and_the_connection_stays_usable(
     api: ChatApi, stack: Stack, devices: DeviceFactory, stored: Stored
 ) -> None:
-    limited = stack.start("gateway", RATE_SEND="1", RATE_SEND_BURST="2")
+    limited = stack.start("gateway", RATE_SEND="1/2")
     alice, bob = await api.register_many(2)
     cid = (await api.direct(alice, bob))["id"]
     device = await devices(alice, limited)
@@ -242,8 +242,7 @@ def small_budgets() -> dict[str, str]:
     """Every budget at its BURSTS, refilled at one token per 2 s."""
     env = {}
     for setting, burst in BURSTS.items():
-        env[setting] = "0.5"
-        env[f"{setting}_BURST"] = str(burst)
+        env[setting] = f"0.5/{burst}"
     return env
 
 

@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chat_contracts.errors import ApiError
 from chat_gateway.settings import GatewaySettings
-from chat_platform.ratelimit import Decision, Rate
+from chat_platform.ratelimit import Decision
 
 EVENTS = [
     "message:send",
@@ -87,7 +87,7 @@ async def test_events_from_an_unknown_socket_are_unauthorized() -> None:
 
 
 async def test_a_rate_limited_event_says_when_to_retry_in_whole_seconds() -> None:
-    h = Harness(rate_send=1, rate_send_burst=2)
+    h = Harness(rate_send="1/2")
     h.connect("s1", "u1")
     h.buckets.decision = Decision(False, 0.2)
     ack = await h.event(
@@ -111,31 +111,28 @@ async def test_each_event_kind_has_its_own_bucket_per_user() -> None:
     await h.event("presence:query", "s1", {"user_ids": ["u1"]})
     keys = [key for key, _ in h.buckets.taken]
     assert keys == ["u1:typing", "u1:presence:query"]
-    rates = [(r.per_second, r.burst) for _, r in h.buckets.taken]
+    rates = [r for _, r in h.buckets.taken]
     s = h.settings
-    assert rates == [
-        (s.rate_typing, s.rate_typing_burst),
-        (s.rate_presence_query, s.rate_presence_query_burst),
-    ]
+    assert rates == [s.rate_typing, s.rate_presence_query]
 
 
 def test_every_client_event_has_a_rate_of_the_actions_it_shares_with_rest_or_its_own() -> None:
     s = GatewaySettings()
     rates = s.budget_rates()
     # Named as REST names the same action, so that one bucket serves both doors.
-    assert rates["message:send"] == Rate(s.rate_send, s.rate_send_burst)
-    assert rates["sync"] == Rate(s.rate_sync, s.rate_sync_burst)
-    assert rates["typing"] == Rate(s.rate_typing, s.rate_typing_burst)
-    assert rates["presence:query"] == Rate(s.rate_presence_query, s.rate_presence_query_burst)
-    assert rates["auth:refresh"] == Rate(s.rate_auth_refresh, s.rate_auth_refresh_burst)
+    assert rates["message:send"] == s.rate_send
+    assert rates["sync"] == s.rate_sync
+    assert rates["typing"] == s.rate_typing
+    assert rates["presence:query"] == s.rate_presence_query
+    assert rates["auth:refresh"] == s.rate_auth_refresh
     # Cursor moves (REST's `conversation:read` too) take the default; none is unbounded.
     for event in EVENTS:
-        rate = rates.get(event, s.default_rate)
+        rate = rates.get(event, s.rate_other)
         assert 0 < rate.per_second <= 30, (event, rate)
         assert 1 <= rate.burst <= 100, (event, rate)
     # The expensive ones are well below the default.
     for event in ("sync", "presence:query", "auth:refresh"):
-        assert rates[event].per_second < s.default_rate.per_second / 5, event
+        assert rates[event].per_second < s.rate_other.per_second / 5, event
 
 
 async def test_every_client_event_spends_the_budget_of_its_own_name() -> None:

@@ -68,7 +68,7 @@ def create_app(settings: MessageSettings) -> FastAPI:
         budgets = Budgets(
             TokenBuckets(redis, settings.redis_key("rate")),
             settings.budget_rates(),
-            settings.default_rate,
+            settings.rate_other,
         )
         http = httpx.AsyncClient()
         keys = JwksKeys(f"{settings.auth_url.rstrip('/')}/.well-known/jwks.json", http)

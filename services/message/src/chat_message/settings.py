@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chat_platform.ratelimit import Rate
-from chat_platform.settings import PlatformSettings
+from chat_platform.settings import PlatformSettings, RateSetting
 
 
 class MessageSettings(PlatformSettings):
@@ -42,28 +42,20 @@ class MessageSettings(PlatformSettings):
 
     # Per-user budgets of the REST-only actions (events per second, burst); sends spend the
     # socket's `message:send`, and anything unnamed the platform's default.
-    rate_edit: float = 5.0
-    rate_edit_burst: int = 30
-    rate_delete: float = 5.0
-    rate_delete_burst: int = 30
-    rate_create_conversation: float = 1.0
-    rate_create_conversation_burst: int = 20
-    rate_members: float = 2.0
-    rate_members_burst: int = 30
-    rate_upload: float = 1.0
-    rate_upload_burst: int = 10
-    rate_history: float = 10.0
-    rate_history_burst: int = 60
+    rate_edit: RateSetting = Rate(5.0, 30)
+    rate_delete: RateSetting = Rate(5.0, 30)
+    rate_create_conversation: RateSetting = Rate(1.0, 20)
+    rate_members: RateSetting = Rate(2.0, 30)
+    rate_upload: RateSetting = Rate(1.0, 10)
+    rate_history: RateSetting = Rate(10.0, 60)
 
     def budget_rates(self) -> dict[str, Rate]:
         return {
             **super().budget_rates(),
-            "message:edit": Rate(self.rate_edit, self.rate_edit_burst),
-            "message:delete": Rate(self.rate_delete, self.rate_delete_burst),
-            "conversation:create": Rate(
-                self.rate_create_conversation, self.rate_create_conversation_burst
-            ),
-            "conversation:members": Rate(self.rate_members, self.rate_members_burst),
-            "attachment:upload": Rate(self.rate_upload, self.rate_upload_burst),
-            "messages:history": Rate(self.rate_history, self.rate_history_burst),
+            "message:edit": self.rate_edit,
+            "message:delete": self.rate_delete,
+            "conversation:create": self.rate_create_conversation,
+            "conversation:members": self.rate_members,
+            "attachment:upload": self.rate_upload,
+            "messages:history": self.rate_history,
         }

@@ -19,15 +19,15 @@ pytestmark = pytest.mark.usefixtures("service_log_clean")
 
 SEND_RATE, SEND_BURST = 20, 60
 # Budgets that do not refill within a test: the fourth call is refused.
-SMALL = {"rate": "0.01", "burst": "3"}
+SMALL_BURST = 3
+SMALL = f"0.01/{SMALL_BURST}"
 
 
 @pytest.fixture(scope="module")
 def message_extra_env() -> dict[str, str]:
-    env = {"RATE_SEND": str(SEND_RATE), "RATE_SEND_BURST": str(SEND_BURST)}
+    env = {"RATE_SEND": f"{SEND_RATE}/{SEND_BURST}"}
     for action in ("CREATE_CONVERSATION", "HISTORY", "EDIT", "MEMBERS"):
-        env[f"RATE_{action}"] = SMALL["rate"]
-        env[f"RATE_{action}_BURST"] = SMALL["burst"]
+        env[f"RATE_{action}"] = SMALL
     return env
 
 
@@ -121,7 +121,7 @@ async def test_each_action_has_a_budget_of_its_own(api: ChatApi, call: Call) -> 
     ).json()["id"]
     ids = {"bob": bob.id, "cid": cid, "mid": mid, "group": group}
     # The two conversations above spent two conversation:create of three.
-    allowed = int(SMALL["burst"]) - (2 if call is _create else 0)
+    allowed = SMALL_BURST - (2 if call is _create else 0)
     for _ in range(allowed):
         response = await call(api, alice, ids)
         assert response.status_code < 400, response.text

@@ -26,4 +26,4 @@ def test_rest_only_actions_have_budgets_and_sends_share_the_sockets() -> None:
         "sync",
     ):
         assert action in rates
-    assert rates["message:send"].burst == settings.rate_send_burst
+    assert rates["message:send"].burst == settings.rate_send.burst
