@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from chat_message.services import MessageServices
 from chat_platform.authn import CallerId
 from chat_platform.ratelimit import Budgets
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _services(request: Request) -> MessageServices:
@@ -31,3 +34,10 @@ def budget(action: str) -> Any:
         await budgets.spend(user_id, action)
 
     return Depends(spend)
+
+
+def deletion(router: APIRouter, path: str, action: str) -> Callable[[F], F]:
+    """`DELETE path` answering 204 with no body, spending the caller's budget of `action`."""
+    return router.delete(
+        path, status_code=204, response_class=Response, dependencies=[budget(action)]
+    )

@@ -28,27 +28,25 @@ async def block(ctx: AuthContext, blocker_id: str, blocked_id: str) -> None:
         raise invalid("You cannot block yourself.", "user_id")
     if await user_store.find_by_id(ctx.users, blocked_id) is None:
         raise not_found("User")
-    event = Envelope.wrap(UserBlocked(blocker_id=blocker_id, blocked_id=blocked_id), PRODUCER)
-
-    async def write(session: AsyncClientSession) -> tuple[bool, list[Envelope]]:
-        added = await store.add_block(ctx.blocks, blocker_id, blocked_id, session)
-        # Blocking again changes nothing, so it tells nobody anything.
-        return added, [event] if added else []
-
-    if await ctx.transactions.commit_then_publish(write):
-        log.info("user blocked", extra={"user_id": blocker_id, "blocked_id": blocked_id})
+    await _change_block(ctx, UserBlocked(blocker_id=blocker_id, blocked_id=blocked_id))
 
 
 async def unblock(ctx: AuthContext, blocker_id: str, blocked_id: str) -> None:
     await ctx.budgets.spend(blocker_id, BLOCK_ACTION)
-    event = Envelope.wrap(UserUnblocked(blocker_id=blocker_id, blocked_id=blocked_id), PRODUCER)
+    await _change_block(ctx, UserUnblocked(blocker_id=blocker_id, blocked_id=blocked_id))
+
+
+async def _change_block(ctx: AuthContext, event: UserBlocked | UserUnblocked) -> None:
+    """Store the block (or its end) and publish it; doing it again changes and tells nothing."""
+    envelope = Envelope.wrap(event, PRODUCER)
+    change = store.add_block if isinstance(event, UserBlocked) else store.remove_block
 
     async def write(session: AsyncClientSession) -> tuple[bool, list[Envelope]]:
-        removed = await store.remove_block(ctx.blocks, blocker_id, blocked_id, session)
-        return removed, [event] if removed else []
+        changed = await change(ctx.blocks, event.blocker_id, event.blocked_id, session)
+        return changed, [envelope] if changed else []
 
     if await ctx.transactions.commit_then_publish(write):
-        log.info("user unblocked", extra={"user_id": blocker_id, "blocked_id": blocked_id})
+        log.info(event.type, extra={"user_id": event.blocker_id, "other_id": event.blocked_id})
 
 
 async def list_blocked(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from chat_message.conversations.models import AddMembers, CreateConversation
-from chat_message.deps import Services, budget
+from chat_message.deps import Services, budget, deletion
 from chat_message.resources import dump
 from chat_platform.authn import CallerId
 
@@ -54,12 +54,7 @@ async def add_members(
     return dump(await services.conversations.add_members(user_id, conversation_id, body))
 
 
-@router.delete(
-    "/{conversation_id}/members/{member_id}",
-    status_code=204,
-    response_class=Response,
-    dependencies=[budget("conversation:members")],
-)
+@deletion(router, "/{conversation_id}/members/{member_id}", "conversation:members")
 async def remove_member(
     conversation_id: str, member_id: str, services: Services, user_id: CallerId
 ) -> None:

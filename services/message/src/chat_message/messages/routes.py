@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from chat_contracts.fields import Seq
 from chat_contracts.socket import MessageContent
 from chat_message.cursors.rules import CursorMove
-from chat_message.deps import Services, budget
+from chat_message.deps import Services, budget, deletion
 from chat_message.messages.models import EditMessage
 from chat_message.resources import dump
 from chat_platform.authn import CallerId
@@ -57,12 +57,7 @@ async def edit(
     return dump(await services.messages.edit(user_id, conversation_id, message_id, body.text))
 
 
-@router.delete(
-    "/messages/{message_id}",
-    status_code=204,
-    response_class=Response,
-    dependencies=[budget("message:delete")],
-)
+@deletion(router, "/messages/{message_id}", "message:delete")
 async def delete(
     conversation_id: str, message_id: str, services: Services, user_id: CallerId
 ) -> None:
