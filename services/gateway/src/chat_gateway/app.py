@@ -92,7 +92,11 @@ class GatewayApp:
         # Deliveries in hand when the connection dropped come back, maybe late: catch up.
         broker.on_reconnect(lambda: self.manager.missed("consumer_restarted"))
         fanout = Fanout(
-            self.manager, redis, commands, seen_prefix=settings.redis_key("fanout-seen")
+            self.manager,
+            redis,
+            commands,
+            realtime.lifecycle.presence,
+            seen_prefix=settings.redis_key("fanout-seen"),
         )
         consumer = Consumer(broker, fanout.consumer(settings.queue_name("gateway.events")))
         await commands.start()

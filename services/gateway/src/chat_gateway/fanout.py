@@ -16,9 +16,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from chat_contracts import events
-from chat_contracts.commands import PresenceAudience
+from chat_contracts.commands import PresenceAudience, UserContacts, VisiblePresence
 from chat_gateway import metrics
 from chat_gateway.ordering import KeyedSequencer
+from chat_gateway.presence import Presence
 from chat_gateway.redis_link import HeartbeatRedisManager
 from chat_gateway.rooms import user_rooms
 from chat_platform.amqp import CommandClient, ConsumerSpec
@@ -35,6 +36,10 @@ ROUTING_KEYS = [
     events.ReceiptUpdated.type,
     events.ConversationUpdated.type,
     events.PresenceChanged.type,
+    # Who may see a user's presence changes with these: devices that showed it are told.
+    events.UserBlocked.type,
+    events.UserUnblocked.type,
+    events.UserSettingsChanged.type,
 ]
 
 # An emit: the socket event's name, its payload, and the users whose devices get it.
@@ -47,6 +52,7 @@ class Fanout:
         manager: HeartbeatRedisManager,
         redis: Redis,
         commands: CommandClient,
+        presence: Presence,
         *,
         seen_prefix: str,
         seen_ttl_seconds: int = 600,
@@ -54,6 +60,7 @@ class Fanout:
         self.manager = manager
         self.redis = redis
         self.commands = commands
+        self.presence = presence
         self.seen_prefix = seen_prefix
         self.seen_ttl = seen_ttl_seconds
         self._sequencer = KeyedSequencer()
@@ -115,6 +122,36 @@ class Fanout:
             # The message service knows the subject's settings, blocks and contacts (§7.2).
             audience = await self.commands.call(PresenceAudience(user_id=event.user_id))
             emit = ("presence", event.model_dump(mode="json"), audience.user_ids)
+        elif isinstance(event, events.UserBlocked):
+            # The blocked user's devices stop showing the blocker at once, not at the next change.
+            emit = ("presence", _hidden(event.blocker_id), [event.blocked_id])
+        elif isinstance(event, events.UserUnblocked):
+            visible = await self.commands.call(
+                VisiblePresence(viewer_id=event.blocked_id, user_ids=[event.blocker_id])
+            )
+            shown_to = [event.blocked_id] if visible.user_ids else []
+            emit = ("presence", await self._shown(event.blocker_id), shown_to)
+        elif isinstance(event, events.UserSettingsChanged):
+            emit = await self._visibility_changed(event.user_id, event.settings.presence_visible_to)
         else:
             return None
         return emit if emit[2] else None
+
+    async def _visibility_changed(self, user_id: str, visible_to: str) -> Emit:
+        if visible_to == "nobody":
+            # Everyone who shares a conversation may have been shown it: all of them forget it.
+            co_members = await self.commands.call(UserContacts(user_id=user_id))
+            return ("presence", _hidden(user_id), co_members.user_ids)
+        audience = await self.commands.call(PresenceAudience(user_id=user_id))
+        return ("presence", await self._shown(user_id), audience.user_ids)
+
+    async def _shown(self, user_id: str) -> dict[str, Any]:
+        """The user's presence as it is now, in the `presence` event's shape."""
+        state = (await self.presence.states([user_id]))[user_id]
+        last_seen = state.last_seen.isoformat().replace("+00:00", "Z") if state.last_seen else None
+        return {"user_id": user_id, "online": state.online, "last_seen": last_seen}
+
+
+def _hidden(user_id: str) -> dict[str, Any]:
+    """What a device shows of someone whose presence it may no longer see: offline, never seen."""
+    return {"user_id": user_id, "online": False, "last_seen": None}

@@ -24,6 +24,10 @@ from chat_contracts import (
     MessageCreated,
     PresenceChanged,
     ReceiptUpdated,
+    UserBlocked,
+    UserSettings,
+    UserSettingsChanged,
+    UserUnblocked,
 )
 from chat_gateway.fanout import Fanout
 from chat_gateway.presence import Presence, PresenceChange
@@ -185,9 +189,27 @@ async def channel(redis_client: Redis, manager: HeartbeatRedisManager) -> AsyncI
 
 
 @pytest.fixture
-def fanout(redis_client: Redis, namespace: str, manager: HeartbeatRedisManager) -> Fanout:
-    commands = FakeCommands({"presence.audience": {"user_ids": ["u2", "u3"]}})
-    return Fanout(manager, redis_client, cast(Any, commands), seen_prefix=f"{namespace}:seen")
+def commands() -> FakeCommands:
+    return FakeCommands(
+        {
+            "presence.audience": {"user_ids": ["u2", "u3"]},
+            "user.contacts": {"user_ids": ["u2", "u3", "u4"]},
+            "presence.visible": lambda p: {"user_ids": p["user_ids"]},
+        }
+    )
+
+
+@pytest.fixture
+def fanout(
+    redis_client: Redis,
+    namespace: str,
+    manager: HeartbeatRedisManager,
+    presence: Presence,
+    commands: FakeCommands,
+) -> Fanout:
+    return Fanout(
+        manager, redis_client, cast(Any, commands), presence, seen_prefix=f"{namespace}:seen"
+    )
 
 
 async def test_a_message_goes_to_every_member_room_once_however_often_it_comes(
@@ -292,3 +314,36 @@ async def test_emit_once_publishes_what_emit_publishes(
             published.append(json.loads(item["data"]))
     by_library, by_fanout = [p for p in published if p.get("method") == "emit"]
     assert by_fanout == by_library
+
+
+async def test_a_block_hides_the_blocker_from_the_blocked_at_once_and_unblocking_shows_them(
+    fanout: Fanout, channel: Channel, presence: Presence, commands: FakeCommands
+) -> None:
+    await presence.connected("u1", "s1")
+    await fanout.handle(Envelope.wrap(UserBlocked(blocker_id="u1", blocked_id="u2"), "auth"))
+    hidden = {"user_id": "u1", "online": False, "last_seen": None}
+    assert await channel.emits() == [("presence", hidden, ["u:u2"])]
+
+    await fanout.handle(Envelope.wrap(UserUnblocked(blocker_id="u1", blocked_id="u2"), "auth"))
+    assert await channel.emits() == [
+        ("presence", {"user_id": "u1", "online": True, "last_seen": None}, ["u:u2"])
+    ]
+    # Unblocked, yet not someone the settings let see it: nothing is shown.
+    commands.replies["presence.visible"] = {"user_ids": []}
+    await fanout.handle(Envelope.wrap(UserUnblocked(blocker_id="u1", blocked_id="u3"), "auth"))
+    assert await channel.emits() == []
+
+
+async def test_settings_that_hide_presence_reach_every_co_member_and_showing_it_the_audience(
+    fanout: Fanout, channel: Channel, presence: Presence
+) -> None:
+    await presence.connected("u1", "s1")
+    nobody = UserSettingsChanged(user_id="u1", settings=UserSettings(presence_visible_to="nobody"))
+    await fanout.handle(Envelope.wrap(nobody, "auth"))
+    hidden = {"user_id": "u1", "online": False, "last_seen": None}
+    assert await channel.emits() == [("presence", hidden, ["u:u2", "u:u3", "u:u4"])]
+
+    contacts = UserSettingsChanged(user_id="u1", settings=UserSettings())
+    await fanout.handle(Envelope.wrap(contacts, "auth"))
+    shown = {"user_id": "u1", "online": True, "last_seen": None}
+    assert await channel.emits() == [("presence", shown, ["u:u2", "u:u3"])]
