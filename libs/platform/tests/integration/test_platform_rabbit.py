@@ -24,6 +24,7 @@ from chat_platform.amqp import (
 )
 from chat_testkit import eventually, free_port
 from chat_testkit.amqp import Rabbit
+from chat_testkit.private import PrivateRabbitMQ, PrivateServerError
 
 ROUTING_KEY = PresenceChanged.type
 
@@ -400,10 +401,39 @@ async def test_slow_server_means_timeout_and_its_late_reply_is_ignored(
     assert (await client.call(Echo(n=2))).n == 2
 
 
-async def test_client_that_never_attached_is_unavailable_at_once(amqp_url: str) -> None:
+async def test_client_without_a_connection_is_unavailable_after_a_bounded_wait(
+    amqp_url: str,
+) -> None:
     broker = Broker(amqp_url, "unused.events", name="never-started")
-    client = CommandClient(broker, "unused")
+    client = CommandClient(broker, "unused", reconnect_wait=0.3)
+    started = time.monotonic()
     with pytest.raises(ApiError) as caught:
         await client.call(Echo())
+    assert 0.25 <= time.monotonic() - started < 1.5
     assert caught.value.code is ErrorCode.UNAVAILABLE
     assert caught.value.details == {"retry_after": 1}
+
+
+async def test_a_command_after_the_broker_restarted_goes_through_on_the_new_connection() -> None:
+    """The connection a restart killed is replaced while the command waits (bounded), instead
+    of the first command after the restart being refused."""
+    rabbit = PrivateRabbitMQ()
+    try:
+        rabbit.start()
+    except PrivateServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    brokers = [Broker(rabbit.url, "p.events", name=n) for n in ("server", "client")]
+    try:
+        server = CommandServer(brokers[0], f"p.{Echo.queue}", answering(echo))
+        client = CommandClient(brokers[1], "p", timeout=10, reconnect_wait=10)
+        await server.start()
+        await client.start()
+        for broker in brokers:
+            await broker.start()
+        assert (await client.call(Echo(n=1))).n == 1
+        await asyncio.to_thread(rabbit.restart)
+        assert (await client.call(Echo(n=2))).n == 2
+    finally:
+        for broker in brokers:
+            await broker.close()
+        await asyncio.to_thread(rabbit.close)

@@ -129,10 +129,20 @@ class CommandClient:
     it the server drops it unprocessed, and the caller has its answer already.
     """
 
-    def __init__(self, broker: Broker, namespace: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        namespace: str,
+        *,
+        timeout: float = 10.0,
+        reconnect_wait: float = 2.0,
+    ) -> None:
         self.broker = broker
         self.namespace = namespace
         self.timeout = timeout
+        # A connection found dead (the broker restarted) is being replaced: wait this long
+        # for it, within the command's own timeout, before answering `unavailable`.
+        self.reconnect_wait = reconnect_wait
         self._channel: AbstractRobustChannel | None = None
         self._reply_queue: AbstractQueue | None = None
         self._pending: dict[str, asyncio.Future[bytes]] = {}
@@ -158,32 +168,25 @@ class CommandClient:
         when the command could not be sent (nothing happened), `timeout` when no answer
         came in time (the outcome is unknown)."""
         timeout = timeout or self.timeout
-        if self._channel is None or self._reply_queue is None or not self.broker.connected:
-            raise unavailable("The message service is unreachable; retry.", retry_after=1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         correlation_id = uuid.uuid4().hex
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bytes] = loop.create_future()
         self._pending[correlation_id] = future
         try:
+            # Sent once the connection is usable; one more try if the send meets a connection
+            # that died under it (a broker restart), so that only a real outage is refused.
+            for attempt in (1, 2):
+                if not await self._usable(started + min(self.reconnect_wait, timeout)):
+                    raise unavailable("The message service is unreachable; retry.", 1)
+                try:
+                    await self._send(command, correlation_id, timeout - (loop.time() - started))
+                    break
+                except Exception as exc:
+                    if attempt == 2:
+                        raise unavailable("The message service is unreachable; retry.", 1) from exc
             try:
-                await asyncio.wait_for(
-                    self._channel.default_exchange.publish(
-                        aio_pika.Message(
-                            command.model_dump_json().encode(),
-                            content_type="application/json",
-                            type=command.name,
-                            correlation_id=correlation_id,
-                            reply_to=self._reply_queue.name,
-                            expiration=timeout,
-                            headers={DEADLINE_HEADER: int((time.time() + timeout) * 1000)},
-                        ),
-                        routing_key=f"{self.namespace}.{command.queue}",
-                    ),
-                    timeout,
-                )
-            except Exception as exc:
-                raise unavailable("The message service is unreachable; retry.", 1) from exc
-            try:
-                body = await asyncio.wait_for(future, timeout)
+                body = await asyncio.wait_for(future, timeout - (loop.time() - started))
             except TimeoutError:
                 raise timed_out("The message service did not answer in time.") from None
         finally:
@@ -194,6 +197,39 @@ class CommandClient:
         if answer.error is None:
             raise ApiError(ErrorCode.INTERNAL, "The message service answered nothing.")
         raise ApiError.from_detail(answer.error)
+
+    async def _usable(self, until: float) -> bool:
+        """Whether the connection is up, waiting for it (until `until`) if it is coming back."""
+        loop = asyncio.get_running_loop()
+        while not (
+            self.broker.connected
+            and self._channel is not None
+            and not self._channel.is_closed
+            and self._reply_queue is not None
+        ):
+            if loop.time() >= until:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def _send(self, command: Command[Any], correlation_id: str, timeout: float) -> None:
+        assert self._channel is not None
+        assert self._reply_queue is not None
+        await asyncio.wait_for(
+            self._channel.default_exchange.publish(
+                aio_pika.Message(
+                    command.model_dump_json().encode(),
+                    content_type="application/json",
+                    type=command.name,
+                    correlation_id=correlation_id,
+                    reply_to=self._reply_queue.name,
+                    expiration=max(timeout, 0.001),
+                    headers={DEADLINE_HEADER: int((time.time() + timeout) * 1000)},
+                ),
+                routing_key=f"{self.namespace}.{command.queue}",
+            ),
+            max(timeout, 0.001),
+        )
 
 
 _answer_models: dict[type[Reply], type[Answer[Any]]] = {}
