@@ -15,8 +15,9 @@ the next one, or to the end):
   the recovery (`judge`). A message is judged against the fault it was acked
   during, or against a later one that struck before it had reached every
   device; `judged` counts them, `acked` counts those acked in the window;
-- 5xx after recovery: socket requests sent after the recovery answered
-  `unavailable`, `timeout` or `internal` (or never answered), and REST probes
+- 5xx after recovery: socket requests sent after the recovery (and answered
+  before the next fault) answered `unavailable`, `timeout` or `internal` (or
+  never answered), and REST probes
   (readiness of every service, a read from auth and from message) sent after
   it that got a 5xx or no answer at all;
 - seconds to recover: from the fault to every service ready.
@@ -303,10 +304,12 @@ def summarize(
         return counts
 
     def after_recovery(recovered: float, stop: float) -> dict[str, Any]:
+        # Sent after the recovery and answered before the next fault: what the next
+        # fault caused is the next fault's.
         answered = [
             answered_at
             for _, sent_at, answered_at, code in refusals
-            if recovered <= sent_at < stop and code in SERVER_FAULT_CODES
+            if recovered <= sent_at and answered_at < stop and code in SERVER_FAULT_CODES
         ]
         rest: dict[str, int] = {}
         last = max(answered, default=None)

@@ -177,6 +177,7 @@ def test_summarize_puts_refusals_and_5xx_in_the_window_they_belong_to() -> None:
         ("send", 111.0, 111.2, "unavailable"),  # after the recovery: a 5xx
         ("sync", 112.0, 112.1, "internal"),
         ("send", 113.0, 113.1, "validation_error"),  # the request's fault, not the server's
+        ("send", 129.0, 131.0, "timeout"),  # answered after the window: the next fault's
     ]
     probes = [
         (105.0, "auth /readyz", 0),
