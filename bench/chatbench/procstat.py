@@ -43,13 +43,12 @@ def tree_usage(pid: int, descendants: bool = True) -> tuple[float, int] | None:
 def machine_busy() -> tuple[float, float]:
     """(busy seconds, total seconds) over all CPUs since boot; waiting for I/O counts as idle."""
     times = psutil.cpu_times()
-    idle = times.idle + getattr(times, "iowait", 0.0)
-    # Guest time is already part of user time: adding it would count it twice.
-    total = sum(
-        getattr(times, name, 0.0)
-        for name in ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    # Guest time is already part of user time: adding it would count it twice. Each figure is
+    # a sum of counters that only grow (not a difference), so a later reading is never smaller.
+    busy = sum(
+        getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal")
     )
-    return total - idle, total
+    return busy, busy + times.idle + getattr(times, "iowait", 0.0)
 
 
 def loadavg() -> list[float]:
