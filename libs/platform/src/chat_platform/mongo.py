@@ -13,13 +13,22 @@ Document = dict[str, Any]
 
 
 def create_mongo_client(url: str, *, app_name: str) -> AsyncMongoClient[Document]:
-    """A client that speaks timezone-aware datetimes and fails fast when the server is gone."""
+    """A client that speaks timezone-aware datetimes and fails fast when the server is gone.
+
+    Every write is acknowledged only once a majority of the replica set has it in its
+    journal (`w: majority, j: true`), and a write that meets a failover is retried once:
+    what a service acknowledges to a client (a stored message, a moved cursor, a user) then
+    survives the loss of any one database node.
+    """
     return AsyncMongoClient(
         url,
         tz_aware=True,
         appname=app_name,
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=3000,
+        w="majority",
+        journal=True,
+        retryWrites=True,
     )
 
 

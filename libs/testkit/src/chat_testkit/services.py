@@ -231,6 +231,9 @@ def spawn_embedded_mongodb(port: int, storage: str, log_path: Path) -> EmbeddedM
             storage,
             "--log-level",
             "WARNING",
+            # Its log synced at every commit: an acknowledged write survives the server being
+            # killed, as MongoDB's journaled writes (j: true) do.
+            "--sync-on-commit",
         ],
         stdout=log_file,
         stderr=subprocess.STDOUT,
