@@ -6,12 +6,14 @@ need other limits overrides `message_extra_env`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import pytest_asyncio
 from message_support import UNLIMITED_RATES, count_500s
 
+from chat_platform.amqp import Broker, CommandClient
 from chat_testkit import ServiceProcess, Stack
 from chat_testkit.process import log_problems
 
@@ -50,3 +52,17 @@ def service_log_clean(message_service: ServiceProcess) -> Iterator[None]:
     assert not problems, "\n".join(problems)
     metrics = httpx.get(f"{message_service.url}/metrics", timeout=5).text
     assert count_500s(metrics) == 0
+
+
+@pytest_asyncio.fixture(scope="module")
+async def client(
+    module_service_env: dict[str, str], message_service: ServiceProcess
+) -> AsyncIterator[CommandClient]:
+    """The gateways' side of the message service's commands, for tests that send them."""
+    env = module_service_env
+    broker = Broker(env["AMQP_URL"], f"{env['NAMESPACE']}.events", name="message-tests")
+    commands = CommandClient(broker, env["NAMESPACE"], timeout=10)
+    await commands.start()
+    await broker.start()
+    yield commands
+    await broker.close()

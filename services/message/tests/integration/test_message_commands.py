@@ -24,7 +24,7 @@ from chat_contracts.commands import (
 )
 from chat_contracts.errors import ApiError
 from chat_contracts.socket import SyncPayload
-from chat_platform.amqp import Broker, CommandClient
+from chat_platform.amqp import CommandClient
 from chat_testkit import ServiceProcess
 from chat_testkit.api import ChatApi, new_client_msg_id
 from chat_testkit.stored import Stored
@@ -85,19 +85,6 @@ async def raw(
     await commands.start()
     yield commands
     await connection.close()
-
-
-@pytest_asyncio.fixture(scope="module")
-async def client(
-    module_service_env: dict[str, str], message_service: ServiceProcess
-) -> AsyncIterator[CommandClient]:
-    env = module_service_env
-    broker = Broker(env["AMQP_URL"], f"{env['NAMESPACE']}.events", name="message-tests")
-    commands = CommandClient(broker, env["NAMESPACE"], timeout=10)
-    await commands.start()
-    await broker.start()
-    yield commands
-    await broker.close()
 
 
 def send_body(sender_id: str, conversation_id: str, **fields: Any) -> bytes:

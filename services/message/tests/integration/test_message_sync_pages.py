@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from chat_contracts.commands import Sync, SyncResult
 from chat_contracts.socket import SyncPayload
-from chat_platform.amqp import Broker, CommandClient
-from chat_testkit import ServiceProcess
+from chat_platform.amqp import CommandClient
 from chat_testkit.api import ChatApi, User
 
 pytestmark = pytest.mark.usefixtures("service_log_clean")
@@ -22,19 +19,6 @@ MAX_MESSAGES = 5
 @pytest.fixture(scope="module")
 def message_extra_env() -> dict[str, str]:
     return {"SYNC_MAX_MESSAGES": str(MAX_MESSAGES), "SYNC_MAX_BYTES": "4000"}
-
-
-@pytest_asyncio.fixture(scope="module")
-async def client(
-    module_service_env: dict[str, str], message_service: ServiceProcess
-) -> AsyncIterator[CommandClient]:
-    env = module_service_env
-    broker = Broker(env["AMQP_URL"], f"{env['NAMESPACE']}.events", name="sync-page-tests")
-    commands = CommandClient(broker, env["NAMESPACE"], timeout=10)
-    await commands.start()
-    await broker.start()
-    yield commands
-    await broker.close()
 
 
 async def sync(client: CommandClient, user: User, **request: Any) -> SyncResult:
