@@ -17,6 +17,17 @@ from chat_gateway.settings import GatewaySettings
 from chat_platform.jwt import Claims, TokenError
 from chat_platform.ratelimit import Decision, Rate
 
+# Every client event of the contract (CONTRACT §5), for tests that go through all of them.
+CLIENT_EVENTS = [
+    "message:send",
+    "message:delivered",
+    "conversation:read",
+    "typing",
+    "sync",
+    "presence:query",
+    "auth:refresh",
+]
+
 
 class FakeManager:
     def __init__(self) -> None:

@@ -24,7 +24,7 @@ from chat_platform.amqp import (
 )
 from chat_testkit import eventually, free_port
 from chat_testkit.amqp import Rabbit
-from chat_testkit.private import PrivateRabbitMQ, PrivateServerError
+from chat_testkit.private import PrivateRabbitMQ
 
 ROUTING_KEY = PresenceChanged.type
 
@@ -414,14 +414,12 @@ async def test_client_without_a_connection_is_unavailable_after_a_bounded_wait(
     assert caught.value.details == {"retry_after": 1}
 
 
-async def test_a_command_after_the_broker_restarted_goes_through_on_the_new_connection() -> None:
+async def test_a_command_after_the_broker_restarted_goes_through_on_the_new_connection(
+    private_rabbitmq: PrivateRabbitMQ,
+) -> None:
     """The connection a restart killed is replaced while the command waits (bounded), instead
     of the first command after the restart being refused."""
-    rabbit = PrivateRabbitMQ()
-    try:
-        rabbit.start()
-    except PrivateServerError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    rabbit = private_rabbitmq
     brokers = [Broker(rabbit.url, "p.events", name=n) for n in ("server", "client")]
     try:
         server = CommandServer(brokers[0], f"p.{Echo.queue}", answering(echo))
@@ -436,4 +434,3 @@ async def test_a_command_after_the_broker_restarted_goes_through_on_the_new_conn
     finally:
         for broker in brokers:
             await broker.close()
-        await asyncio.to_thread(rabbit.close)

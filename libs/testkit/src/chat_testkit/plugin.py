@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from chat_testkit.amqp import remove_service_namespace
 from chat_testkit.api import ChatApi
-from chat_testkit.private import PrivateRedis, PrivateServerError
+from chat_testkit.private import PrivateRabbitMQ, PrivateRedis, PrivateServerError
 from chat_testkit.process import ServiceProcess
 from chat_testkit.services import (
     Found,
@@ -272,6 +272,18 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     """A redis-server of the test's own (started), which it may kill and restart at will."""
     try:
         server = PrivateRedis(workdir=tmp_path / "private-redis")
+        server.start()
+    except PrivateServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def private_rabbitmq(tmp_path: Path) -> Iterator[PrivateRabbitMQ]:
+    """A RabbitMQ node of the test's own (started), which it may stop, kill and restart."""
+    try:
+        server = PrivateRabbitMQ()
         server.start()
     except PrivateServerError as exc:
         pytest.fail(str(exc), pytrace=False)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from gateway_fakes import CLIENT_EVENTS
 from gateway_support import Device, RawSocket, assert_error_ack
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -251,15 +252,7 @@ async def connected(
         await each.close()
 
 
-EVENTS = [
-    "message:send",
-    "message:delivered",
-    "conversation:read",
-    "typing",
-    "sync",
-    "presence:query",
-    "auth:refresh",
-]
+EVENTS = CLIENT_EVENTS
 
 
 @pytest.mark.parametrize("event", EVENTS)

@@ -7,22 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from gateway_fakes import Harness, claims, message_json
+from gateway_fakes import CLIENT_EVENTS, Harness, claims, message_json
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chat_contracts.errors import ApiError
 from chat_gateway.settings import GatewaySettings
 from chat_platform.ratelimit import Decision
 
-EVENTS = [
-    "message:send",
-    "message:delivered",
-    "conversation:read",
-    "typing",
-    "sync",
-    "presence:query",
-    "auth:refresh",
-]
+EVENTS = CLIENT_EVENTS
 
 
 def error_of(ack: Any, code: str) -> dict[str, Any]:

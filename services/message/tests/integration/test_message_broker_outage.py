@@ -8,15 +8,8 @@ and stops and restarts that node for real.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -25,125 +18,13 @@ import pytest_asyncio
 from message_support import UNLIMITED_RATES, EventTap
 from pymongo import MongoClient
 
-from chat_testkit import ServiceProcess, free_port
+from chat_testkit import ServiceProcess
 from chat_testkit.api import ChatApi
+from chat_testkit.private import PrivateRabbitMQ
 
 pytestmark = pytest.mark.slow
 
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
-
-
-def rabbitmq_server_script() -> Path:
-    """The real `rabbitmq-server` script (Debian's wrapper re-runs it as another user)."""
-    found = shutil.which("rabbitmq-server") or "/usr/lib/rabbitmq/bin/rabbitmq-server"
-    path = Path(found).resolve()
-    if path.name == "rabbitmq-script-wrapper":
-        path = path.with_name("rabbitmq-server")
-    if not path.exists():
-        pytest.fail(
-            "This test runs a private RabbitMQ node and needs rabbitmq-server installed "
-            "(apt-get install rabbitmq-server); none was found.",
-            pytrace=False,
-        )
-    return path
-
-
-def amqp_answers(port: int) -> bool:
-    """The node has finished booting: it answers the AMQP protocol header."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(AMQP_HEADER)
-            return s.recv(1) == b"\x01"  # a method frame: connection.start
-    except OSError:
-        return False
-
-
-class PrivateRabbit:
-    """A RabbitMQ node of the test's own, on free ports, with its data in `workdir`."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.dist_port = free_port()
-        self.node = f"chattest-{uuid.uuid4().hex[:8]}@localhost"
-        self.process: subprocess.Popen[bytes] | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "enabled_plugins").write_text("[].\n")
-        (workdir / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
-        (workdir / "rabbitmq-env.conf").write_text("")
-        self.log_path = workdir / "server.log"
-
-    @property
-    def url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
-
-    def env(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
-        w = self.workdir
-        return {
-            **keep,
-            "HOME": str(w),  # its own Erlang cookie
-            "RABBITMQ_NODENAME": self.node,
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(self.dist_port),
-            "RABBITMQ_MNESIA_BASE": str(w / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(w / "log"),
-            "RABBITMQ_PID_FILE": str(w / "rabbit.pid"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(w / "enabled_plugins"),
-            "RABBITMQ_CONFIG_FILE": str(w / "rabbitmq.conf"),
-            "RABBITMQ_ADVANCED_CONFIG_FILE": str(w / "advanced.config"),
-            "RABBITMQ_CONF_ENV_FILE": str(w / "rabbitmq-env.conf"),
-            "ERL_EPMD_ADDRESS": "127.0.0.1",
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-        }
-
-    def start(self, timeout: float = 60) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(rabbitmq_server_script())],
-                env=self.env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stopped as a whole
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"private RabbitMQ exited:\n{self.log_tail()}", pytrace=False)
-            if amqp_answers(self.port):
-                return
-            time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"private RabbitMQ not up in {timeout}s:\n{self.log_tail()}", pytrace=False)
-
-    def stop(self, timeout: float = 30) -> None:
-        """SIGTERM to the node's process group (a clean broker shutdown), SIGKILL if it lingers."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-        deadline = time.monotonic() + timeout
-        while amqp_answers(self.port) and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-
-@pytest.fixture
-def private_rabbit(tmp_path: Path) -> Iterator[PrivateRabbit]:
-    rabbit = PrivateRabbit(tmp_path / "rabbit")
-    rabbit.start()
-    try:
-        yield rabbit
-    finally:
-        rabbit.stop()
 
 
 @pytest_asyncio.fixture
@@ -162,12 +43,12 @@ async def wait_ready_state(http: httpx.AsyncClient, service: ServiceProcess, sta
 
 
 async def test_sends_succeed_while_the_broker_is_down_and_events_follow(
-    private_rabbit: PrivateRabbit,
+    private_rabbitmq: PrivateRabbitMQ,
     start_service: Callable[..., ServiceProcess],
     service_env: dict[str, str],
     http: httpx.AsyncClient,
 ) -> None:
-    rabbit = private_rabbit
+    rabbit = private_rabbitmq
     auth = start_service("chat-auth", AMQP_URL=rabbit.url)
     message = start_service(
         "chat-message", AMQP_URL=rabbit.url, AUTH_URL=auth.url, **UNLIMITED_RATES
